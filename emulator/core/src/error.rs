@@ -1,0 +1,206 @@
+//! The core's one error type and the one table that maps it to `CK_RV`.
+//!
+//! The core says *why* something failed; the C boundary only needs *which*
+//! `CKR_*` to return. Keeping the reason lets logs and the harness explain a
+//! failure without guessing from a bare return value.
+
+use crate::ck::*;
+
+/// Result alias used throughout the core.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("the library is not initialised")]
+    NotInitialized,
+    #[error("the library is already initialised")]
+    AlreadyInitialized,
+    #[error("bad arguments: {0}")]
+    ArgumentsBad(&'static str),
+    #[error("function not supported: {0}")]
+    FunctionNotSupported(&'static str),
+    #[error("no slot with id {0}")]
+    SlotIdInvalid(CK_SLOT_ID),
+    #[error("no token present in slot {0}")]
+    TokenNotPresent(CK_SLOT_ID),
+    #[error("the token was removed while the session was open")]
+    DeviceRemoved,
+    #[error("device error: {0}")]
+    DeviceError(String),
+    #[error("token memory is full")]
+    DeviceMemory,
+    #[error("invalid session handle {0}")]
+    SessionHandleInvalid(CK_SESSION_HANDLE),
+    #[error("the session is closed")]
+    SessionClosed,
+    #[error("too many sessions are open")]
+    SessionCount,
+    #[error("CKF_SERIAL_SESSION was not set")]
+    SessionParallelNotSupported,
+    #[error("the session is read-only")]
+    SessionReadOnly,
+    #[error("a read-only session exists, so SO cannot log in")]
+    SessionReadOnlyExists,
+    #[error("a read-write SO session exists")]
+    SessionReadWriteSoExists,
+    #[error("sessions are open on the token")]
+    SessionExists,
+    #[error("invalid object handle {0}")]
+    ObjectHandleInvalid(CK_OBJECT_HANDLE),
+    #[error("invalid key handle {0}")]
+    KeyHandleInvalid(CK_OBJECT_HANDLE),
+    #[error("attribute {} is sensitive", crate::names::attribute_name(*.0))]
+    AttributeSensitive(CK_ATTRIBUTE_TYPE),
+    #[error("attribute {} is not valid for this object", crate::names::attribute_name(*.0))]
+    AttributeTypeInvalid(CK_ATTRIBUTE_TYPE),
+    #[error("attribute {} has an invalid value: {}", crate::names::attribute_name(*.0), .1)]
+    AttributeValueInvalid(CK_ATTRIBUTE_TYPE, &'static str),
+    #[error("attribute {} cannot be changed", crate::names::attribute_name(*.0))]
+    AttributeReadOnly(CK_ATTRIBUTE_TYPE),
+    #[error("template is incomplete: {} missing", crate::names::attribute_name(*.0))]
+    TemplateIncomplete(CK_ATTRIBUTE_TYPE),
+    #[error("template is inconsistent: {0}")]
+    TemplateInconsistent(&'static str),
+    #[error("the object may not be modified or copied")]
+    ActionProhibited,
+    #[error("mechanism {} is not supported", crate::names::mechanism_name(*.0))]
+    MechanismInvalid(CK_MECHANISM_TYPE),
+    #[error("mechanism parameter is invalid: {0}")]
+    MechanismParamInvalid(&'static str),
+    #[error("an operation of this kind is already active")]
+    OperationActive,
+    #[error("no operation of this kind is active")]
+    OperationNotInitialized,
+    #[error("the key type does not fit the mechanism")]
+    KeyTypeInconsistent,
+    #[error("the key does not permit this operation")]
+    KeyFunctionNotPermitted,
+    #[error("the key size is outside the mechanism's range")]
+    KeySizeRange,
+    #[error("the key cannot be digested")]
+    KeyIndigestible,
+    #[error("input data has an invalid length")]
+    DataLenRange,
+    #[error("input data is invalid")]
+    DataInvalid,
+    #[error("encrypted data is invalid")]
+    EncryptedDataInvalid,
+    #[error("encrypted data has an invalid length")]
+    EncryptedDataLenRange,
+    #[error("the signature is invalid")]
+    SignatureInvalid,
+    #[error("the signature has an invalid length")]
+    SignatureLenRange,
+    #[error("output buffer too small, {0} bytes needed")]
+    BufferTooSmall(usize),
+    #[error("the PIN is incorrect")]
+    PinIncorrect,
+    #[error("the PIN is locked")]
+    PinLocked,
+    #[error("the PIN length is outside the token's range")]
+    PinLenRange,
+    #[error("the new PIN is not acceptable")]
+    PinInvalid,
+    #[error("the user PIN is not initialised")]
+    UserPinNotInitialized,
+    #[error("this user is already logged in")]
+    UserAlreadyLoggedIn,
+    #[error("another user is already logged in")]
+    UserAnotherAlreadyLoggedIn,
+    #[error("the user is not logged in")]
+    UserNotLoggedIn,
+    #[error("invalid user type {0}")]
+    UserTypeInvalid(CK_USER_TYPE),
+    #[error("the token is write protected")]
+    TokenWriteProtected,
+    #[error("no slot event")]
+    NoEvent,
+    #[error("random seeding is not supported")]
+    RandomSeedNotSupported,
+    #[error("the operation state cannot be saved")]
+    StateUnsaveable,
+    #[error("the token store failed: {0}")]
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("cryptographic failure: {0}")]
+    Crypto(String),
+    #[error("injected fault {0:#x}")]
+    Injected(CK_RV),
+    #[error("internal error: {0}")]
+    General(String),
+}
+
+impl From<&Error> for CK_RV {
+    fn from(e: &Error) -> CK_RV {
+        use Error::*;
+        match e {
+            NotInitialized => CKR_CRYPTOKI_NOT_INITIALIZED,
+            AlreadyInitialized => CKR_CRYPTOKI_ALREADY_INITIALIZED,
+            ArgumentsBad(_) => CKR_ARGUMENTS_BAD,
+            FunctionNotSupported(_) => CKR_FUNCTION_NOT_SUPPORTED,
+            SlotIdInvalid(_) => CKR_SLOT_ID_INVALID,
+            TokenNotPresent(_) => CKR_TOKEN_NOT_PRESENT,
+            DeviceRemoved => CKR_DEVICE_REMOVED,
+            DeviceError(_) => CKR_DEVICE_ERROR,
+            DeviceMemory => CKR_DEVICE_MEMORY,
+            SessionHandleInvalid(_) => CKR_SESSION_HANDLE_INVALID,
+            SessionClosed => CKR_SESSION_CLOSED,
+            SessionCount => CKR_SESSION_COUNT,
+            SessionParallelNotSupported => CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+            SessionReadOnly => CKR_SESSION_READ_ONLY,
+            SessionReadOnlyExists => CKR_SESSION_READ_ONLY_EXISTS,
+            SessionReadWriteSoExists => CKR_SESSION_READ_WRITE_SO_EXISTS,
+            SessionExists => CKR_SESSION_EXISTS,
+            ObjectHandleInvalid(_) => CKR_OBJECT_HANDLE_INVALID,
+            KeyHandleInvalid(_) => CKR_KEY_HANDLE_INVALID,
+            AttributeSensitive(_) => CKR_ATTRIBUTE_SENSITIVE,
+            AttributeTypeInvalid(_) => CKR_ATTRIBUTE_TYPE_INVALID,
+            AttributeValueInvalid(..) => CKR_ATTRIBUTE_VALUE_INVALID,
+            AttributeReadOnly(_) => CKR_ATTRIBUTE_READ_ONLY,
+            TemplateIncomplete(_) => CKR_TEMPLATE_INCOMPLETE,
+            TemplateInconsistent(_) => CKR_TEMPLATE_INCONSISTENT,
+            ActionProhibited => CKR_ACTION_PROHIBITED,
+            MechanismInvalid(_) => CKR_MECHANISM_INVALID,
+            MechanismParamInvalid(_) => CKR_MECHANISM_PARAM_INVALID,
+            OperationActive => CKR_OPERATION_ACTIVE,
+            OperationNotInitialized => CKR_OPERATION_NOT_INITIALIZED,
+            KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
+            KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
+            KeySizeRange => CKR_KEY_SIZE_RANGE,
+            KeyIndigestible => CKR_KEY_INDIGESTIBLE,
+            DataLenRange => CKR_DATA_LEN_RANGE,
+            DataInvalid => CKR_DATA_INVALID,
+            EncryptedDataInvalid => CKR_ENCRYPTED_DATA_INVALID,
+            EncryptedDataLenRange => CKR_ENCRYPTED_DATA_LEN_RANGE,
+            SignatureInvalid => CKR_SIGNATURE_INVALID,
+            SignatureLenRange => CKR_SIGNATURE_LEN_RANGE,
+            BufferTooSmall(_) => CKR_BUFFER_TOO_SMALL,
+            PinIncorrect => CKR_PIN_INCORRECT,
+            PinLocked => CKR_PIN_LOCKED,
+            PinLenRange => CKR_PIN_LEN_RANGE,
+            PinInvalid => CKR_PIN_INVALID,
+            UserPinNotInitialized => CKR_USER_PIN_NOT_INITIALIZED,
+            UserAlreadyLoggedIn => CKR_USER_ALREADY_LOGGED_IN,
+            UserAnotherAlreadyLoggedIn => CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
+            UserNotLoggedIn => CKR_USER_NOT_LOGGED_IN,
+            UserTypeInvalid(_) => CKR_USER_TYPE_INVALID,
+            TokenWriteProtected => CKR_TOKEN_WRITE_PROTECTED,
+            NoEvent => CKR_NO_EVENT,
+            RandomSeedNotSupported => CKR_RANDOM_SEED_NOT_SUPPORTED,
+            StateUnsaveable => CKR_STATE_UNSAVEABLE,
+            Config(_) => CKR_GENERAL_ERROR,
+            Crypto(_) => CKR_FUNCTION_FAILED,
+            Injected(rv) => *rv,
+            General(_) => CKR_GENERAL_ERROR,
+        }
+    }
+}
+
+impl Error {
+    /// The `CK_RV` this error is reported as at the C boundary.
+    pub fn rv(&self) -> CK_RV {
+        CK_RV::from(self)
+    }
+}
