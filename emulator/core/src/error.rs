@@ -121,7 +121,6 @@ pub enum Error {
     RandomSeedNotSupported,
     #[error("the operation state cannot be saved")]
     StateUnsaveable,
-    #[error("the token store failed: {0}")]
     #[error("configuration error: {0}")]
     Config(String),
     #[error("cryptographic failure: {0}")]
