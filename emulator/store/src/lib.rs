@@ -1,1 +1,1019 @@
+//! Crash-safe, multi-process file store for ONE emulated token.
+//!
+//! The store knows nothing about PKCS#11: it keeps one optional *meta* blob
+//! (token-level data) and any number of *objects*, opaque byte blobs keyed by
+//! a random 64-bit [`Uid`]. All changes go through [`Store::commit`], which
+//! applies a batch of [`Change`]s atomically and durably and bumps a
+//! [generation](Store::generation) counter that every process can poll
+//! cheaply to notice changes made by others.
+//!
+//! # On-disk layout (format version 1)
+//!
+//! ```text
+//! <token dir>/
+//!   tokenemu-store      marker: "tokenemu-store\nformat 1\n" — written first, on first use
+//!   tokenemu.lock       empty; flock()ed shared by readers, exclusive by writers
+//!   generation          16 bytes: "TEGN" | generation u64 | crc32
+//!   meta.bin            the meta blob (blob file, kind 2), absent when no meta
+//!   objects/<uid>.obj   one blob file (kind 1) per object; <uid> = 16 lowercase hex digits
+//!   journal             redo journal of the commit in progress (absent when idle)
+//!   history             advisory change log used to refresh caches incrementally
+//!   unplugged           present ⇔ the token is "unplugged" (hot-plug emulation)
+//!   *.tmp               temporaries of an interrupted write (removed on recovery)
+//! ```
+//!
+//! Every blob file starts with a 32-byte header
+//! `"TEOB" | version u16 | kind u16 | uid u64 | generation u64 | len u32 | crc32 u32`
+//! (the CRC-32 covers the header fields and the data), so a truncated, garbled
+//! or misplaced file is reported as [`StoreError::Corrupt`] naming the file,
+//! never returned as silent garbage. All integers are little-endian. Files
+//! are created with mode `0600`, directories with `0700`.
+//!
+//! # Commit protocol
+//!
+//! Under the in-process mutex and an exclusive `flock` on `tokenemu.lock`:
+//!
+//! 1. Recover first if a previous writer died (see below).
+//! 2. Write the complete list of changes plus the new generation to
+//!    `journal.tmp` (with CRC and end marker), `fsync`, rename to `journal`,
+//!    `fsync` the directory. From here on the commit is decided.
+//! 3. Apply it: each changed blob is written to `<name>.tmp`, `fsync`ed and
+//!    renamed into place; deletions unlink; then `objects/` is `fsync`ed.
+//! 4. Append a record to `history`; write `generation` (tmp + `fsync` + rename
+//!    + directory `fsync`).
+//! 5. Unlink `journal`.
+//!
+//! Recovery (on [`Store::open`], before every commit, and whenever a reader
+//! sees a `journal`) runs under the exclusive lock: a valid `journal` is
+//! replayed (every step is idempotent), a damaged one is discarded (the
+//! journal is renamed into place only after it is complete, so a damaged
+//! journal belongs to a commit that never returned), and temporaries are
+//! removed. Readers hold the shared lock while they read, and upgrade to the
+//! exclusive lock to recover first if they find a `journal`, so they never
+//! observe a half-applied commit.
+//!
+//! # Caching
+//!
+//! Each [`Store`] keeps the last loaded state in memory keyed on the
+//! generation. When another process has committed, the store reads `history`
+//! (one record per commit: generation and touched uids) and re-reads only the
+//! touched files; if the history does not cover every generation since the
+//! cached one (rotated, damaged, a `DeleteAllObjects`), it falls back to a full
+//! reload. History records are only trusted if their checksum is valid and
+//! every generation in the gap is present, so it can make loads faster but
+//! never wrong.
+//!
+//! # Concurrency
+//!
+//! `flock` locks belong to an open file description, so each [`Store`] opens
+//! its own lock file handle and serialises its own threads with a mutex; two
+//! `Store`s on the same directory (in one or several processes) exclude each
+//! other through `flock`. Waiting for the `flock` is bounded (default
+//! [`DEFAULT_LOCK_TIMEOUT`]); then [`StoreError::Locked`] is returned.
+
 #![forbid(unsafe_code)]
+
+mod format;
+mod fsx;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use format::{BlobKind, Op};
+use fsx::{io_err, FlockGuard};
+
+/// Identifier of a stored object (random, non-zero when made by [`new_uid`]).
+pub type Uid = u64;
+
+/// How long an operation waits for the store lock before [`StoreError::Locked`].
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors returned by the store. Every variant names the file concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An operating-system I/O error on `path`.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory being accessed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A store file is truncated or garbled.
+    #[error("corrupt token store file {}: {reason}", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The directory (or its marker file) is not a tokenemu store of a
+    /// supported format version; it is left untouched.
+    #[error("{} is not a tokenemu token store: {reason}", path.display())]
+    Foreign {
+        /// The directory or marker file.
+        path: PathBuf,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The store lock could not be obtained within the timeout.
+    #[error("timed out waiting for the token store lock {}", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+}
+
+/// A consistent view of the whole store at one generation.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Generation this view corresponds to.
+    pub generation: u64,
+    /// The meta blob, if one was stored.
+    pub meta: Option<Vec<u8>>,
+    /// All objects.
+    pub objects: BTreeMap<Uid, Vec<u8>>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Blob contents may be key material: print sizes only.
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .field("meta_len", &self.meta.as_ref().map(Vec::len))
+            .field("objects", &self.objects.len())
+            .finish()
+    }
+}
+
+/// One change inside a [`Store::commit`] batch; applied in order.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Replace the meta blob.
+    PutMeta(Vec<u8>),
+    /// Create or replace an object.
+    PutObject {
+        /// Object id.
+        uid: Uid,
+        /// New contents.
+        data: Vec<u8>,
+    },
+    /// Delete an object (no error if it does not exist).
+    DeleteObject {
+        /// Object id.
+        uid: Uid,
+    },
+    /// Delete every object (the meta blob is kept).
+    DeleteAllObjects,
+}
+
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::PutMeta(d) => write!(f, "PutMeta({} bytes)", d.len()),
+            Change::PutObject { uid, data } => {
+                write!(f, "PutObject {{ uid: {uid:016x}, {} bytes }}", data.len())
+            }
+            Change::DeleteObject { uid } => write!(f, "DeleteObject {{ uid: {uid:016x} }}"),
+            Change::DeleteAllObjects => f.write_str("DeleteAllObjects"),
+        }
+    }
+}
+
+impl From<Change> for Op {
+    fn from(c: Change) -> Op {
+        match c {
+            Change::PutMeta(d) => Op::PutMeta(d),
+            Change::PutObject { uid, data } => Op::Put { uid, data },
+            Change::DeleteObject { uid } => Op::Delete { uid },
+            Change::DeleteAllObjects => Op::DeleteAll,
+        }
+    }
+}
+
+/// Returns a fresh random, non-zero object id.
+pub fn new_uid() -> Uid {
+    loop {
+        let mut b = [0u8; 8];
+        let uid = match getrandom::getrandom(&mut b) {
+            Ok(()) => u64::from_le_bytes(b),
+            Err(_) => fallback_uid(),
+        };
+        if uid != 0 {
+            return uid;
+        }
+    }
+}
+
+/// Used only if the OS random source fails: SplitMix64 over time, pid and a
+/// process-wide counter (unique enough for object ids, not for secrets).
+fn fallback_uid() -> Uid {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = t
+        ^ (u64::from(std::process::id()) << 40)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const LOCK_NAME: &str = "tokenemu.lock";
+const GENERATION_NAME: &str = "generation";
+const META_NAME: &str = "meta.bin";
+const OBJECTS_DIR: &str = "objects";
+const JOURNAL_NAME: &str = "journal";
+const HISTORY_NAME: &str = "history";
+const UNPLUGGED_NAME: &str = "unplugged";
+const TMP_SUFFIX: &str = ".tmp";
+/// The history file is restarted once it grows beyond this many bytes.
+const HISTORY_MAX_LEN: u64 = 256 * 1024;
+/// Gaps wider than this many generations are not worth replaying from history.
+const HISTORY_MAX_GAP: u64 = 100_000;
+/// Above this many objects a full reload reads files on two threads.
+const PARALLEL_LOAD_THRESHOLD: usize = 512;
+
+/// In-memory copy of the store at one generation.
+#[derive(Default)]
+struct Cache {
+    generation: u64,
+    meta: Option<Vec<u8>>,
+    objects: BTreeMap<Uid, Vec<u8>>,
+}
+
+struct State {
+    cache: Option<Cache>,
+}
+
+/// Handle on one token directory. Cheap to share between threads (`Send +
+/// Sync`); several handles, in one or many processes, may use the same
+/// directory concurrently.
+pub struct Store {
+    dir: PathBuf,
+    objects_dir: PathBuf,
+    lock_path: PathBuf,
+    lock_file: File,
+    lock_timeout: Duration,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("lock_timeout", &self.lock_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Folded effect of a batch of operations.
+struct Plan<'a> {
+    delete_all: bool,
+    meta: Option<Option<&'a [u8]>>,
+    objects: BTreeMap<Uid, Option<&'a [u8]>>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(ops: &'a [Op]) -> Self {
+        let mut plan = Plan {
+            delete_all: false,
+            meta: None,
+            objects: BTreeMap::new(),
+        };
+        for op in ops {
+            match op {
+                Op::PutMeta(d) => plan.meta = Some(Some(d)),
+                Op::DeleteMeta => plan.meta = Some(None),
+                Op::Put { uid, data } => {
+                    plan.objects.insert(*uid, Some(data));
+                }
+                Op::Delete { uid } => {
+                    plan.objects.insert(*uid, None);
+                }
+                Op::DeleteAll => {
+                    plan.delete_all = true;
+                    plan.objects.clear();
+                }
+            }
+        }
+        plan
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating the directory (and parents) and the
+    /// store files on first use, and recovering from an interrupted commit.
+    ///
+    /// An existing directory is accepted only if it carries a valid marker
+    /// file of a supported format, or is empty; anything else is
+    /// [`StoreError::Foreign`] and is left untouched.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with_lock_timeout(dir, DEFAULT_LOCK_TIMEOUT)
+    }
+
+    /// Like [`Store::open`] with a custom bound on every lock wait.
+    pub fn open_with_lock_timeout(dir: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+        let existed = fsx::exists(dir)?;
+        if existed {
+            let md = fs::metadata(dir).map_err(io_err(dir))?;
+            if !md.is_dir() {
+                return Err(StoreError::Foreign {
+                    path: dir.to_path_buf(),
+                    reason: "exists and is not a directory".to_owned(),
+                });
+            }
+        } else {
+            fsx::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fsx::fsync_dir(parent)?;
+            }
+        }
+        let marker = dir.join(format::MARKER_NAME);
+        let has_marker = check_marker_file(&marker)?;
+        if !has_marker {
+            check_adoptable(dir)?;
+        }
+        let lock_path = dir.join(LOCK_NAME);
+        let lock_file = fsx::open_lock_file(&lock_path)?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            objects_dir: dir.join(OBJECTS_DIR),
+            lock_path,
+            lock_file,
+            lock_timeout,
+            state: Mutex::new(State { cache: None }),
+        };
+        {
+            let deadline = store.deadline();
+            let mut state = store.state();
+            let _guard = store.flock(true, deadline)?;
+            if !check_marker_file(&marker)? {
+                check_adoptable(dir)?;
+                let tmp = tmp_path(&marker);
+                fsx::write_durable(&tmp, &marker, &format::marker_contents())?;
+                fsx::fsync_dir(dir)?;
+                tracing::info!(dir = %dir.display(), "initialised new token store");
+            }
+            store.ensure_layout()?;
+            store.recover(&mut state)?;
+        }
+        Ok(store)
+    }
+
+    /// The token directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current generation: one small file read, no locking. It strictly
+    /// increases with every commit made by any process (0 for a new store).
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        self.read_generation()
+    }
+
+    /// Returns a consistent snapshot of the whole store, taken under the
+    /// shared lock. Served from the in-memory cache when nothing changed;
+    /// otherwise only the files touched since the cached generation are read
+    /// (full reload when that cannot be determined).
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        let deadline = self.deadline();
+        let mut state = self.state();
+        let mut guard = self.flock(false, deadline)?;
+        if fsx::exists(&self.dir.join(JOURNAL_NAME))? {
+            // A writer died mid-commit: finish (or discard) its work first.
+            drop(guard);
+            guard = self.flock(true, deadline)?;
+            self.recover(&mut state)?;
+        }
+        let cache = self.refresh(&mut state)?;
+        let snap = Snapshot {
+            generation: cache.generation,
+            meta: cache.meta.clone(),
+            objects: cache.objects.clone(),
+        };
+        drop(guard);
+        Ok(snap)
+    }
+
+    /// `Ok(None)` if the generation still equals `known_generation`,
+    /// otherwise a fresh [`load`](Store::load).
+    pub fn load_if_changed(&self, known_generation: u64) -> Result<Option<Snapshot>, StoreError> {
+        if self.read_generation()? == known_generation {
+            return Ok(None);
+        }
+        self.load().map(Some)
+    }
+
+    /// Applies all `changes`, in order, atomically (all or nothing, also
+    /// across a crash at any instant) and durably, and returns the new
+    /// generation. An empty batch is a no-op returning the current
+    /// generation.
+    ///
+    /// If an I/O error occurs after the redo journal was written, the
+    /// commit is completed by the next recovery (any later operation), so an
+    /// `Err` means "outcome unknown", never "half applied".
+    pub fn commit(&self, changes: Vec<Change>) -> Result<u64, StoreError> {
+        if changes.is_empty() {
+            return self.read_generation();
+        }
+        let ops: Vec<Op> = changes.into_iter().map(Op::from).collect();
+        self.commit_ops(ops)
+    }
+
+    /// Sets the hot-plug emulation flag (visible to all processes at once).
+    pub fn set_present(&self, present: bool) -> Result<(), StoreError> {
+        let path = self.dir.join(UNPLUGGED_NAME);
+        if present {
+            if !fsx::exists(&path)? {
+                return Ok(());
+            }
+            fsx::remove_optional(&path)?;
+        } else {
+            if fsx::exists(&path)? {
+                return Ok(());
+            }
+            fsx::write_durable(&tmp_path(&path), &path, b"unplugged\n")?;
+        }
+        fsx::fsync_dir(&self.dir)
+    }
+
+    /// Whether the token is "plugged in" (one `stat`). Default `true`.
+    pub fn is_present(&self) -> Result<bool, StoreError> {
+        Ok(!fsx::exists(&self.dir.join(UNPLUGGED_NAME))?)
+    }
+
+    /// Atomically deletes every object and the meta blob (token
+    /// re-initialisation). The marker and the present flag are kept; the
+    /// generation increases.
+    pub fn wipe(&self) -> Result<(), StoreError> {
+        self.commit_ops(vec![Op::DeleteAll, Op::DeleteMeta])
+            .map(|_| ())
+    }
+
+    // -----------------------------------------------------------------------
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.lock_timeout
+    }
+
+    /// Locks the in-process mutex. A panic in another thread while holding
+    /// it only invalidates the cache (files are protected by the journal).
+    fn state(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                let mut g = poisoned.into_inner();
+                g.cache = None;
+                self.state.clear_poison();
+                g
+            }
+        }
+    }
+
+    fn flock(&self, exclusive: bool, deadline: Instant) -> Result<FlockGuard<'_>, StoreError> {
+        fsx::flock(&self.lock_file, &self.lock_path, exclusive, deadline)
+    }
+
+    fn object_path(&self, uid: Uid) -> PathBuf {
+        self.objects_dir.join(format::object_file_name(uid))
+    }
+
+    fn read_generation(&self) -> Result<u64, StoreError> {
+        let path = self.dir.join(GENERATION_NAME);
+        let mut buf = [0u8; format::GEN_LEN + 1];
+        let n = read_small(&path, &mut buf)?;
+        format::decode_generation(&buf[..n]).map_err(|reason| StoreError::Corrupt { path, reason })
+    }
+
+    fn write_generation(&self, generation: u64) -> Result<(), StoreError> {
+        let path = self.dir.join(GENERATION_NAME);
+        fsx::write_durable(
+            &tmp_path(&path),
+            &path,
+            &format::encode_generation(generation),
+        )?;
+        fsx::fsync_dir(&self.dir)
+    }
+
+    /// Creates `objects/` and `generation` if an earlier initialisation was
+    /// interrupted. Exclusive lock held.
+    fn ensure_layout(&self) -> Result<(), StoreError> {
+        if !fsx::exists(&self.objects_dir)? {
+            fsx::create_dir_all(&self.objects_dir)?;
+            fsx::fsync_dir(&self.dir)?;
+        }
+        let gen_path = self.dir.join(GENERATION_NAME);
+        if !fsx::exists(&gen_path)? {
+            let pristine = !fsx::exists(&self.dir.join(META_NAME))?
+                && !fsx::exists(&self.dir.join(JOURNAL_NAME))?
+                && fs::read_dir(&self.objects_dir)
+                    .map_err(io_err(&self.objects_dir))?
+                    .next()
+                    .is_none();
+            if !pristine {
+                return Err(StoreError::Corrupt {
+                    path: gen_path,
+                    reason: "generation file is missing from a store that holds data".to_owned(),
+                });
+            }
+            self.write_generation(0)?;
+        }
+        Ok(())
+    }
+
+    /// Replays or discards a leftover journal and removes temporaries.
+    /// Exclusive lock held.
+    fn recover(&self, state: &mut State) -> Result<(), StoreError> {
+        let journal = self.dir.join(JOURNAL_NAME);
+        let journal_tmp = tmp_path(&journal);
+        let mut crashed = fsx::exists(&journal_tmp)?;
+        if let Some(bytes) = fsx::read_optional(&journal)? {
+            crashed = true;
+            state.cache = None;
+            match format::decode_journal(&bytes) {
+                Ok((generation, ops)) => {
+                    let current = match self.read_generation() {
+                        Ok(g) => Some(g),
+                        Err(StoreError::Corrupt { .. }) => None,
+                        Err(e) => return Err(e),
+                    };
+                    if current.is_some_and(|g| g > generation) {
+                        tracing::warn!(
+                            journal = generation,
+                            current = ?current,
+                            "discarding stale journal"
+                        );
+                    } else {
+                        tracing::warn!(
+                            generation,
+                            changes = ops.len(),
+                            dir = %self.dir.display(),
+                            "replaying interrupted commit"
+                        );
+                        self.apply(&Plan::new(&ops), generation)?;
+                        // The history may hold a torn record of this commit.
+                        self.reset_history(generation)?;
+                        if current != Some(generation) {
+                            self.write_generation(generation)?;
+                        }
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        path = %journal.display(),
+                        %reason,
+                        "discarding damaged journal of a commit that never completed"
+                    );
+                }
+            }
+            fsx::remove_optional(&journal)?;
+        }
+        if crashed {
+            fsx::remove_optional(&journal_tmp)?;
+            for name in [GENERATION_NAME, META_NAME, HISTORY_NAME] {
+                fsx::remove_optional(&tmp_path(&self.dir.join(name)))?;
+            }
+            for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
+                let entry = entry.map_err(io_err(&self.objects_dir))?;
+                if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+                    fsx::remove_optional(&entry.path())?;
+                }
+            }
+            fsx::fsync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the files of a (journalled) plan. Idempotent.
+    fn apply(&self, plan: &Plan<'_>, generation: u64) -> Result<(), StoreError> {
+        let mut objects_touched = !plan.objects.is_empty();
+        if plan.delete_all {
+            for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
+                let entry = entry.map_err(io_err(&self.objects_dir))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let keep = format::parse_object_file_name(&name)
+                    .is_some_and(|uid| matches!(plan.objects.get(&uid), Some(Some(_))));
+                if !keep
+                    && (format::parse_object_file_name(&name).is_some()
+                        || name.ends_with(TMP_SUFFIX))
+                {
+                    fsx::remove_optional(&entry.path())?;
+                    objects_touched = true;
+                }
+            }
+        }
+        for (&uid, data) in &plan.objects {
+            let path = self.object_path(uid);
+            match data {
+                Some(data) => {
+                    let bytes = format::encode_blob(BlobKind::Object, uid, generation, data);
+                    fsx::write_durable(&tmp_path(&path), &path, &bytes)?;
+                }
+                None => fsx::remove_optional(&path)?,
+            }
+        }
+        if objects_touched {
+            fsx::fsync_dir(&self.objects_dir)?;
+        }
+        if let Some(meta) = plan.meta {
+            let path = self.dir.join(META_NAME);
+            match meta {
+                Some(data) => {
+                    let bytes = format::encode_blob(BlobKind::Meta, 0, generation, data);
+                    fsx::write_durable(&tmp_path(&path), &path, &bytes)?;
+                }
+                None => fsx::remove_optional(&path)?,
+            }
+            // The directory itself is fsynced together with `generation`.
+        }
+        Ok(())
+    }
+
+    fn commit_ops(&self, ops: Vec<Op>) -> Result<u64, StoreError> {
+        for op in &ops {
+            if let Op::PutMeta(d) | Op::Put { data: d, .. } = op {
+                if u32::try_from(d.len()).is_err() {
+                    return Err(StoreError::Io {
+                        path: self.dir.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "a blob larger than 4 GiB cannot be stored",
+                        ),
+                    });
+                }
+            }
+        }
+        let deadline = self.deadline();
+        let mut state = self.state();
+        let _guard = self.flock(true, deadline)?;
+        self.recover(&mut state)?;
+        let current = self.read_generation()?;
+        // Keep the cache usable: bring it to `current` first (cheap via
+        // history) so that it can simply be patched after the commit.
+        if state
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.generation != current)
+        {
+            if let Err(e) = self.refresh(&mut state) {
+                tracing::debug!(error = %e, "cache refresh before commit failed");
+                state.cache = None;
+            }
+        }
+        let generation = current + 1;
+        let result = self.commit_locked(&ops, current, generation);
+        match result {
+            Ok(()) => {
+                if let Some(cache) = state.cache.as_mut().filter(|c| c.generation == current) {
+                    apply_to_cache(cache, ops);
+                    cache.generation = generation;
+                } else {
+                    state.cache = None;
+                }
+                Ok(generation)
+            }
+            Err(e) => {
+                state.cache = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_locked(&self, ops: &[Op], current: u64, generation: u64) -> Result<(), StoreError> {
+        let journal = self.dir.join(JOURNAL_NAME);
+        fsx::write_durable(
+            &tmp_path(&journal),
+            &journal,
+            &format::encode_journal(generation, ops),
+        )?;
+        fsx::fsync_dir(&self.dir)?;
+        let plan = Plan::new(ops);
+        self.apply(&plan, generation)?;
+        let mut flags = 0;
+        if plan.delete_all {
+            flags |= format::HIST_RESET;
+        }
+        if plan.meta.is_some() {
+            flags |= format::HIST_META;
+        }
+        let uids: Vec<Uid> = plan.objects.keys().copied().collect();
+        self.append_history(current, generation, flags, &uids)?;
+        self.write_generation(generation)?;
+        fsx::remove_optional(&journal)
+    }
+
+    /// Restarts the history so that it covers generations after `base`.
+    fn reset_history(&self, base: u64) -> Result<(), StoreError> {
+        let path = self.dir.join(HISTORY_NAME);
+        let mut file = open_history(&path)?;
+        file.set_len(0).map_err(io_err(&path))?;
+        file.write_all(&format::encode_history_header(base))
+            .map_err(io_err(&path))
+    }
+
+    /// Appends one record (not fsynced: the history is advisory and a lost
+    /// record merely forces a full reload). Exclusive lock held.
+    fn append_history(
+        &self,
+        current: u64,
+        generation: u64,
+        flags: u8,
+        uids: &[Uid],
+    ) -> Result<(), StoreError> {
+        let path = self.dir.join(HISTORY_NAME);
+        let mut file = open_history(&path)?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        let mut header = [0u8; format::HISTORY_HEADER_LEN];
+        let valid = len >= header.len() as u64
+            && len <= HISTORY_MAX_LEN
+            && file.read_exact(&mut header).is_ok()
+            && format::decode_history_header(&header).is_some();
+        if !valid {
+            file.set_len(0).map_err(io_err(&path))?;
+            file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+            file.write_all(&format::encode_history_header(current))
+                .map_err(io_err(&path))?;
+        } else {
+            file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
+        }
+        file.write_all(&format::encode_history_record(generation, flags, uids))
+            .map_err(io_err(&path))
+    }
+
+    /// What changed in (`from`, `to`], if the history covers every commit.
+    fn history_delta(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<(BTreeSet<Uid>, bool)>, StoreError> {
+        if to <= from || to - from > HISTORY_MAX_GAP {
+            return Ok(None);
+        }
+        let path = self.dir.join(HISTORY_NAME);
+        let Some(bytes) = fsx::read_optional(&path)? else {
+            return Ok(None);
+        };
+        let Some(base) = format::decode_history_header(&bytes) else {
+            return Ok(None);
+        };
+        if base > from {
+            return Ok(None);
+        }
+        let mut seen = vec![false; (to - from) as usize];
+        let mut uids = BTreeSet::new();
+        let mut meta = false;
+        for rec in format::decode_history_records(&bytes[format::HISTORY_HEADER_LEN..]) {
+            if rec.generation <= from || rec.generation > to {
+                continue;
+            }
+            if rec.flags & format::HIST_RESET != 0 {
+                return Ok(None);
+            }
+            seen[(rec.generation - from - 1) as usize] = true;
+            meta |= rec.flags & format::HIST_META != 0;
+            uids.extend(rec.uids);
+        }
+        Ok(seen.iter().all(|&s| s).then_some((uids, meta)))
+    }
+
+    /// Brings the cache up to the on-disk generation. Lock (shared or
+    /// exclusive) held and no journal pending.
+    fn refresh<'s>(&self, state: &'s mut State) -> Result<&'s Cache, StoreError> {
+        let generation = self.read_generation()?;
+        let cached = state.cache.as_ref().map(|c| c.generation);
+        if cached != Some(generation) {
+            let delta = match cached {
+                Some(from) if from < generation => self.history_delta(from, generation)?,
+                _ => None,
+            };
+            match (delta, state.cache.as_mut()) {
+                (Some((uids, meta)), Some(cache)) => {
+                    let patch = self.read_delta(&uids, meta);
+                    match patch {
+                        Ok((objs, meta_val)) => {
+                            for (uid, data) in objs {
+                                match data {
+                                    Some(d) => cache.objects.insert(uid, d),
+                                    None => cache.objects.remove(&uid),
+                                };
+                            }
+                            if let Some(m) = meta_val {
+                                cache.meta = m;
+                            }
+                            cache.generation = generation;
+                        }
+                        Err(e) => {
+                            state.cache = None;
+                            return Err(e);
+                        }
+                    }
+                }
+                _ => {
+                    state.cache = None;
+                    state.cache = Some(self.full_load(generation)?);
+                }
+            }
+        }
+        Ok(state.cache.get_or_insert_with(Cache::default))
+    }
+
+    /// Reads the files named by a history delta.
+    #[allow(clippy::type_complexity)]
+    fn read_delta(
+        &self,
+        uids: &BTreeSet<Uid>,
+        meta: bool,
+    ) -> Result<(Vec<(Uid, Option<Vec<u8>>)>, Option<Option<Vec<u8>>>), StoreError> {
+        let mut objs = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            let path = self.object_path(uid);
+            let data = match fsx::read_optional(&path)? {
+                Some(bytes) => Some(decode(bytes, BlobKind::Object, uid, &path)?),
+                None => None,
+            };
+            objs.push((uid, data));
+        }
+        let meta_val = if meta { Some(self.read_meta()?) } else { None };
+        Ok((objs, meta_val))
+    }
+
+    fn read_meta(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.dir.join(META_NAME);
+        match fsx::read_optional(&path)? {
+            Some(bytes) => decode(bytes, BlobKind::Meta, 0, &path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads every object file.
+    fn full_load(&self, generation: u64) -> Result<Cache, StoreError> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
+            let entry = entry.map_err(io_err(&self.objects_dir))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(uid) = format::parse_object_file_name(&name) {
+                files.push((uid, entry.path()));
+            } else if !name.ends_with(TMP_SUFFIX) {
+                tracing::warn!(path = %entry.path().display(), "ignoring unexpected file in object directory");
+            }
+        }
+        let read_all = |chunk: &[(Uid, PathBuf)]| -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {
+            chunk
+                .iter()
+                .map(|(uid, path)| {
+                    let bytes = fs::read(path).map_err(|e| {
+                        if e.kind() == io::ErrorKind::NotFound {
+                            // Listed but gone while we hold the lock: only an
+                            // outside actor can do that.
+                            StoreError::Corrupt {
+                                path: path.clone(),
+                                reason: "object file vanished during load".to_owned(),
+                            }
+                        } else {
+                            io_err(path)(e)
+                        }
+                    })?;
+                    Ok((*uid, decode(bytes, BlobKind::Object, *uid, path)?))
+                })
+                .collect()
+        };
+        let loaded: Vec<(Uid, Vec<u8>)> = if files.len() >= PARALLEL_LOAD_THRESHOLD {
+            let (a, b) = files.split_at(files.len() / 2);
+            std::thread::scope(|s| {
+                let hb = s.spawn(|| read_all(b));
+                let ra = read_all(a);
+                let rb = hb.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                let mut ra = ra?;
+                ra.extend(rb?);
+                Ok::<_, StoreError>(ra)
+            })?
+        } else {
+            read_all(&files)?
+        };
+        Ok(Cache {
+            generation,
+            meta: self.read_meta()?,
+            objects: loaded.into_iter().collect(),
+        })
+    }
+}
+
+fn open_history(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(fsx::FILE_MODE)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+fn apply_to_cache(cache: &mut Cache, ops: Vec<Op>) {
+    for op in ops {
+        match op {
+            Op::PutMeta(d) => cache.meta = Some(d),
+            Op::DeleteMeta => cache.meta = None,
+            Op::Put { uid, data } => {
+                cache.objects.insert(uid, data);
+            }
+            Op::Delete { uid } => {
+                cache.objects.remove(&uid);
+            }
+            Op::DeleteAll => cache.objects.clear(),
+        }
+    }
+}
+
+fn decode(bytes: Vec<u8>, kind: BlobKind, uid: Uid, path: &Path) -> Result<Vec<u8>, StoreError> {
+    format::decode_blob(bytes, kind, uid).map_err(|reason| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(TMP_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// Reads at most `buf.len()` bytes of a small file.
+fn read_small(path: &Path, buf: &mut [u8]) -> Result<usize, StoreError> {
+    let mut f = File::open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "file is missing".to_owned(),
+            }
+        } else {
+            io_err(path)(e)
+        }
+    })?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+    Ok(n)
+}
+
+/// `Ok(true)` if a valid marker exists, `Ok(false)` if none, `Foreign` if
+/// it is garbled or of another format version.
+fn check_marker_file(marker: &Path) -> Result<bool, StoreError> {
+    let file = match File::open(marker) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err(marker)(e)),
+    };
+    let mut buf = Vec::with_capacity(64);
+    file.take(256)
+        .read_to_end(&mut buf)
+        .map_err(io_err(marker))?;
+    format::check_marker(&buf).map_err(|reason| StoreError::Foreign {
+        path: marker.to_path_buf(),
+        reason,
+    })?;
+    Ok(true)
+}
+
+/// A directory without marker may become a store only if it holds nothing
+/// but our own lock file and marker temporary.
+fn check_adoptable(dir: &Path) -> Result<(), StoreError> {
+    let marker_tmp = format!("{}{TMP_SUFFIX}", format::MARKER_NAME);
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        if name != LOCK_NAME && name.to_str() != Some(&marker_tmp) {
+            return Err(StoreError::Foreign {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "directory is not empty and has no {:?} marker file (found {:?})",
+                    format::MARKER_NAME,
+                    name
+                ),
+            });
+        }
+    }
+    Ok(())
+}
