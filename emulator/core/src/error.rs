@@ -69,6 +69,8 @@ pub enum Error {
     MechanismInvalid(CK_MECHANISM_TYPE),
     #[error("mechanism parameter is invalid: {0}")]
     MechanismParamInvalid(&'static str),
+    #[error("the elliptic curve is not supported")]
+    CurveNotSupported,
     #[error("an operation of this kind is already active")]
     OperationActive,
     #[error("no operation of this kind is active")]
@@ -121,6 +123,8 @@ pub enum Error {
     RandomSeedNotSupported,
     #[error("the operation state cannot be saved")]
     StateUnsaveable,
+    #[error("token store: {0}")]
+    Store(#[from] tokenemu_store::StoreError),
     #[error("configuration error: {0}")]
     Config(String),
     #[error("cryptographic failure: {0}")]
@@ -129,6 +133,22 @@ pub enum Error {
     Injected(CK_RV),
     #[error("internal error: {0}")]
     General(String),
+}
+
+impl From<tokenemu_crypto::CryptoError> for Error {
+    fn from(e: tokenemu_crypto::CryptoError) -> Self {
+        use tokenemu_crypto::CryptoError as C;
+        match e {
+            C::InvalidSignature => Error::SignatureInvalid,
+            C::SignatureLength => Error::SignatureLenRange,
+            C::DataLength => Error::DataLenRange,
+            C::InvalidData => Error::DataInvalid,
+            C::EncryptedData => Error::EncryptedDataInvalid,
+            C::EncryptedDataLength => Error::EncryptedDataLenRange,
+            C::KeySize => Error::KeySizeRange,
+            other => Error::Crypto(other.to_string()),
+        }
+    }
 }
 
 impl From<&Error> for CK_RV {
@@ -163,6 +183,7 @@ impl From<&Error> for CK_RV {
             ActionProhibited => CKR_ACTION_PROHIBITED,
             MechanismInvalid(_) => CKR_MECHANISM_INVALID,
             MechanismParamInvalid(_) => CKR_MECHANISM_PARAM_INVALID,
+            CurveNotSupported => CKR_CURVE_NOT_SUPPORTED,
             OperationActive => CKR_OPERATION_ACTIVE,
             OperationNotInitialized => CKR_OPERATION_NOT_INITIALIZED,
             KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
@@ -189,6 +210,7 @@ impl From<&Error> for CK_RV {
             NoEvent => CKR_NO_EVENT,
             RandomSeedNotSupported => CKR_RANDOM_SEED_NOT_SUPPORTED,
             StateUnsaveable => CKR_STATE_UNSAVEABLE,
+            Store(_) => CKR_DEVICE_ERROR,
             Config(_) => CKR_GENERAL_ERROR,
             Crypto(_) => CKR_FUNCTION_FAILED,
             Injected(rv) => *rv,

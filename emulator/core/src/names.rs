@@ -75,7 +75,10 @@ mod tests {
     fn names_round_trip() {
         assert_eq!(value_of("CKA_LABEL"), Some(CKA_LABEL));
         assert_eq!(name_of("CKA", CKA_LABEL), Some("CKA_LABEL"));
-        assert_eq!(value_of("CKM_GOSTR3410_WITH_GOSTR3411_12_256"), Some(0xD432_1008));
+        assert_eq!(
+            value_of("CKM_GOSTR3410_WITH_GOSTR3411_12_256"),
+            Some(0xD432_1008)
+        );
         assert_eq!(mechanism_name(0xD432_1012), "CKM_GOSTR3411_12_256");
         assert_eq!(value_of("0x250"), Some(CKA_GOSTR3410_PARAMS));
         assert_eq!(value_of("CKA_NO_SUCH_THING"), None);
@@ -84,6 +87,9 @@ mod tests {
 
     #[test]
     fn preferred_name_comes_first_for_aliases() {
-        assert_eq!(name_of("CKM", CKM_EC_KEY_PAIR_GEN), Some("CKM_EC_KEY_PAIR_GEN"));
+        assert_eq!(
+            name_of("CKM", CKM_EC_KEY_PAIR_GEN),
+            Some("CKM_EC_KEY_PAIR_GEN")
+        );
     }
 }

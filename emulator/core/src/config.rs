@@ -1,0 +1,186 @@
+//! Runtime configuration: which slots exist, which profile each token follows
+//! and where its store lives.
+//!
+//! The environment variable `TOKENEMU_CONF` names a TOML file:
+//!
+//! ```toml
+//! [[slot]]
+//! id = 0                      # slot id, stable across restarts and C_InitToken
+//! profile = "jacarta-gost"    # a built-in profile name, or a path to a profile TOML file
+//! store = "/var/tmp/tokens/0" # optional; default: $XDG_DATA_HOME/tokenemu/slot-<id>
+//! present = true              # optional; the token starts inserted (default true)
+//! description = "…"           # optional; overrides the profile's slot description
+//! ```
+//!
+//! Without the variable the embedded default applies: slot 0 holds a JaCarta
+//! GOST token and slot 1 an eToken, both removable, stored under the XDG data
+//! directory, created on first use with the profile's default PINs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::ck::CK_SLOT_ID;
+use crate::error::{Error, Result};
+use crate::profile::Profile;
+
+/// The environment variable naming the configuration file.
+pub const CONF_ENV: &str = "TOKENEMU_CONF";
+
+/// The embedded default configuration (relative stores resolve under the XDG
+/// data directory).
+pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    slot: Vec<RawSlot>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlot {
+    id: CK_SLOT_ID,
+    profile: String,
+    store: Option<PathBuf>,
+    present: Option<bool>,
+    description: Option<String>,
+}
+
+/// One configured slot.
+#[derive(Debug, Clone)]
+pub struct SlotConfig {
+    /// The slot id.
+    pub id: CK_SLOT_ID,
+    /// The token profile.
+    pub profile: Arc<Profile>,
+    /// The token's store directory.
+    pub store: PathBuf,
+    /// `Some(p)` forces the presence flag at start; `None` keeps what the store says.
+    pub present: Option<bool>,
+    /// Slot description override.
+    pub description: Option<String>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The slots, in id order.
+    pub slots: Vec<SlotConfig>,
+    /// Where the configuration came from (for messages).
+    pub source: String,
+}
+
+impl Config {
+    /// The configuration named by `TOKENEMU_CONF`, or the embedded default.
+    pub fn from_env() -> Result<Config> {
+        match std::env::var_os(CONF_ENV) {
+            Some(path) if !path.is_empty() => Config::from_file(Path::new(&path)),
+            _ => Config::embedded_default(),
+        }
+    }
+
+    /// The embedded default: a JaCarta GOST token and an eToken.
+    pub fn embedded_default() -> Result<Config> {
+        Config::parse(DEFAULT_CONFIG, "embedded default configuration", None)
+    }
+
+    /// Reads a configuration file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read configuration file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// Parses configuration text (relative profile paths resolve from the
+    /// current directory).
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        Config::parse(text, "configuration text", None)
+    }
+
+    fn parse(text: &str, source: &str, base: Option<&Path>) -> Result<Config> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| Error::Config(format!("{source}: {e}")))?;
+        if raw.slot.is_empty() {
+            return Err(Error::Config(format!("{source}: no [[slot]] entries")));
+        }
+        let mut slots = Vec::with_capacity(raw.slot.len());
+        for s in raw.slot {
+            if slots.iter().any(|o: &SlotConfig| o.id == s.id) {
+                return Err(Error::Config(format!(
+                    "{source}: slot id {} appears twice",
+                    s.id
+                )));
+            }
+            let profile = Profile::resolve(&s.profile, base)
+                .map_err(|e| Error::Config(format!("{source}: slot {}: {e}", s.id)))?;
+            let store = match s.store {
+                Some(p) if p.is_absolute() => p,
+                Some(p) => base.map_or_else(|| data_dir().join(&p), |b| b.join(&p)),
+                None => data_dir().join(format!("slot-{}", s.id)),
+            };
+            slots.push(SlotConfig {
+                id: s.id,
+                profile: Arc::new(profile),
+                store,
+                present: s.present,
+                description: s.description,
+            });
+        }
+        slots.sort_by_key(|s| s.id);
+        Ok(Config {
+            slots,
+            source: source.to_owned(),
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/tokenemu`, else `$HOME/.local/share/tokenemu`, else a
+/// directory under the system temp dir.
+pub fn data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("tokenemu");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/tokenemu");
+    }
+    std::env::temp_dir().join("tokenemu")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_has_jacarta_and_etoken() {
+        let c = Config::embedded_default().unwrap();
+        assert_eq!(c.slots.len(), 2);
+        assert_eq!(c.slots[0].profile.name, "jacarta-gost");
+        assert_eq!(c.slots[1].profile.name, "etoken");
+        assert!(c.slots[0].store.ends_with("tokenemu/slot-0"));
+    }
+
+    #[test]
+    fn duplicate_slot_ids_are_rejected() {
+        let e = Config::from_toml_str(
+            "[[slot]]\nid=1\nprofile=\"etoken\"\n[[slot]]\nid=1\nprofile=\"etoken\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("appears twice"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_profiles_are_named() {
+        let e =
+            Config::from_toml_str("[[slot]]\nid=1\nprofile=\"etoken\"\ncolour=1\n").unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = Config::from_toml_str("[[slot]]\nid=1\nprofile=\"nope\"\n").unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+}

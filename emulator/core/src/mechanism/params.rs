@@ -1,0 +1,83 @@
+//! Owned mechanism descriptions: the boundary copies `CK_MECHANISM` and its
+//! parameter out of caller memory into these before the core sees them.
+
+use crate::ck::*;
+
+/// What shape of `pParameter` a mechanism takes, so the boundary knows which C
+/// struct to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamShape {
+    /// No parameter (NULL / length 0); anything else is `CKR_MECHANISM_PARAM_INVALID`.
+    None,
+    /// `CK_RSA_PKCS_PSS_PARAMS`.
+    RsaPss,
+    /// `CK_RSA_PKCS_OAEP_PARAMS`.
+    RsaOaep,
+    /// Raw bytes (an OID for GOST digests, or an optional parameter).
+    Bytes,
+}
+
+/// A parsed mechanism parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MechParam {
+    /// No parameter.
+    None,
+    /// RSA-PSS parameters.
+    RsaPss {
+        /// Hash of the message (`CKM_SHA256` …).
+        hash: CK_MECHANISM_TYPE,
+        /// Mask generation function (`CKG_MGF1_SHA256` …).
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        /// Salt length in bytes.
+        salt_len: CK_ULONG,
+    },
+    /// RSA-OAEP parameters.
+    RsaOaep {
+        /// Hash (`CKM_SHA_1`, `CKM_SHA256` …).
+        hash: CK_MECHANISM_TYPE,
+        /// Mask generation function.
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        /// `CKZ_DATA_SPECIFIED` or 0.
+        source: CK_RSA_PKCS_OAEP_SOURCE_TYPE,
+        /// The label.
+        source_data: Vec<u8>,
+    },
+    /// Raw parameter bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A mechanism with its parameter, owned by the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mechanism {
+    /// The `CKM_*` type.
+    pub mech: CK_MECHANISM_TYPE,
+    /// Its parameter.
+    pub param: MechParam,
+}
+
+impl Mechanism {
+    /// A mechanism without parameter.
+    pub fn new(mech: CK_MECHANISM_TYPE) -> Self {
+        Mechanism {
+            mech,
+            param: MechParam::None,
+        }
+    }
+}
+
+/// The parameter shape the boundary must read for `mech`.
+pub fn param_shape(mech: CK_MECHANISM_TYPE) -> ParamShape {
+    match mech {
+        CKM_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS => ParamShape::RsaPss,
+        CKM_RSA_PKCS_OAEP => ParamShape::RsaOaep,
+        CKM_GOSTR3411 | CKM_GOSTR3410_WITH_GOSTR3411 | CKM_GOSTR3410_KEY_PAIR_GEN => {
+            ParamShape::Bytes
+        }
+        _ => ParamShape::None,
+    }
+}

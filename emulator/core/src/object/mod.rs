@@ -1,0 +1,389 @@
+//! Objects: an attribute map plus the rules that govern creating, copying,
+//! changing and reading it, and a cache of the parsed key.
+
+pub mod attribute;
+pub mod policy;
+
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::AttrLookup;
+use crate::ck::*;
+use crate::error::{Error, Result};
+use crate::mechanism::keys::KeyMaterial;
+use attribute::{find, AttrMap, AttrMapExt, Attribute};
+use policy::{flag, rule, rules_for, Rule};
+
+/// An object on a token or in a session.
+pub struct Object {
+    /// Store uid for token objects; 0 for session objects.
+    pub uid: u64,
+    /// The session that owns a session object.
+    pub session: Option<CK_SESSION_HANDLE>,
+    /// The attributes.
+    pub attrs: AttrMap,
+    /// The parsed key, built on first use and reused by every operation.
+    key: OnceLock<Arc<KeyMaterial>>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("uid", &format_args!("{:016x}", self.uid))
+            .field("class", &self.class())
+            .field("attributes", &self.attrs.len())
+            .finish()
+    }
+}
+
+/// How an object comes into being; decides which template rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `C_CreateObject`: the caller supplies the value.
+    Create,
+    /// `C_GenerateKey(Pair)`: the token makes the value.
+    Generate(CK_MECHANISM_TYPE),
+}
+
+impl Object {
+    /// A new object around validated attributes.
+    pub fn new(uid: u64, session: Option<CK_SESSION_HANDLE>, attrs: AttrMap) -> Self {
+        Object {
+            uid,
+            session,
+            attrs,
+            key: OnceLock::new(),
+        }
+    }
+
+    /// `CKA_CLASS`.
+    pub fn class(&self) -> CK_OBJECT_CLASS {
+        self.attrs
+            .get_ulong(CKA_CLASS)
+            .unwrap_or(CK_UNAVAILABLE_INFORMATION)
+    }
+    /// `CKA_KEY_TYPE`, for keys.
+    pub fn key_type(&self) -> Option<CK_KEY_TYPE> {
+        self.attrs.get_ulong(CKA_KEY_TYPE)
+    }
+    /// A boolean attribute, false when absent.
+    pub fn flag(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        self.attrs.get_bool(ty).unwrap_or(false)
+    }
+    /// `CKA_TOKEN`.
+    pub fn is_token(&self) -> bool {
+        self.flag(CKA_TOKEN)
+    }
+    /// `CKA_PRIVATE`.
+    pub fn is_private(&self) -> bool {
+        self.flag(CKA_PRIVATE)
+    }
+
+    /// The parsed key (cached).
+    pub fn key_material(&self) -> Result<Arc<KeyMaterial>> {
+        if let Some(k) = self.key.get() {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(KeyMaterial::from_attrs(&self.attrs)?);
+        Ok(self.key.get_or_init(|| k).clone())
+    }
+
+    fn rules(&self) -> Vec<&'static [Rule]> {
+        rules_for(self.class(), self.key_type()).unwrap_or_default()
+    }
+
+    /// Whether `ty` is hidden from `C_GetAttributeValue`.
+    fn hides(&self, r: &Rule) -> bool {
+        r.has(flag::SENSITIVE) && (self.flag(CKA_SENSITIVE) || !self.flag(CKA_EXTRACTABLE))
+    }
+
+    /// Answers `C_GetAttributeValue` for each requested type.
+    pub fn lookup(&self, types: &[CK_ATTRIBUTE_TYPE]) -> Vec<AttrLookup> {
+        let rules = self.rules();
+        types
+            .iter()
+            .map(|&ty| {
+                if ty == CKA_UNIQUE_ID && self.uid != 0 {
+                    return AttrLookup::Value(format!("{:016x}", self.uid).into_bytes());
+                }
+                match (self.attrs.get(&ty), rule(&rules, ty)) {
+                    (Some(_), Some(r)) if self.hides(&r) => AttrLookup::Sensitive,
+                    (Some(v), _) => AttrLookup::Value(v.clone()),
+                    (None, _) => AttrLookup::Invalid,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether every template attribute equals the object's (for `C_FindObjects`).
+    pub fn matches(&self, template: &[Attribute]) -> bool {
+        template.iter().all(|a| {
+            if a.ty == CKA_UNIQUE_ID && self.uid != 0 {
+                return a.value == format!("{:016x}", self.uid).into_bytes();
+            }
+            self.attrs.get(&a.ty).is_some_and(|v| *v == a.value)
+        })
+    }
+
+    /// The attribute map after `C_SetAttributeValue` with `template`.
+    pub fn with_changes(&self, template: &[Attribute]) -> Result<AttrMap> {
+        if !self.attrs.get_bool(CKA_MODIFIABLE).unwrap_or(true) {
+            return Err(Error::ActionProhibited);
+        }
+        self.apply_changes(template, false)
+    }
+
+    /// The attribute map of a `C_CopyObject` copy with `template` applied.
+    pub fn copy_with(&self, template: &[Attribute]) -> Result<AttrMap> {
+        if !self.attrs.get_bool(CKA_COPYABLE).unwrap_or(true) {
+            return Err(Error::ActionProhibited);
+        }
+        self.apply_changes(template, true)
+    }
+
+    fn apply_changes(&self, template: &[Attribute], copying: bool) -> Result<AttrMap> {
+        let rules = self.rules();
+        let mut attrs = self.attrs.clone();
+        for a in template {
+            a.validate()?;
+            let r = rule(&rules, a.ty).ok_or(Error::AttributeTypeInvalid(a.ty))?;
+            let current = self.attrs.get(&a.ty);
+            if current == Some(&a.value) {
+                continue; // setting an attribute to its own value is always fine
+            }
+            let fixed = r.has(flag::TOKEN_SET)
+                || (r.has(flag::FIXED_AFTER_CREATE) && !(copying && r.has(flag::CHANGE_ON_COPY)));
+            if fixed {
+                return Err(Error::AttributeReadOnly(a.ty));
+            }
+            if r.has(flag::ONLY_TO_TRUE) && !a.as_bool()? {
+                return Err(Error::AttributeReadOnly(a.ty));
+            }
+            if r.has(flag::ONLY_TO_FALSE) && a.as_bool()? {
+                return Err(Error::AttributeReadOnly(a.ty));
+            }
+            attrs.insert(a.ty, a.value.clone());
+        }
+        Ok(attrs)
+    }
+
+    /// Bytes of storage the object takes (for `C_GetObjectSize` and memory accounting).
+    pub fn size(&self) -> usize {
+        self.attrs.values().map(|v| v.len() + 16).sum()
+    }
+
+    /// The object's stored form.
+    pub fn to_record(&self) -> Vec<u8> {
+        let rec = Record {
+            v: 1,
+            attrs: self
+                .attrs
+                .iter()
+                .map(|(t, v)| (crate::names::attribute_name(*t), hex::encode(v)))
+                .collect(),
+        };
+        serde_json::to_vec(&rec).unwrap_or_default()
+    }
+
+    /// Reads a stored object; `Err` carries a message for the store's file name.
+    pub fn from_record(uid: u64, bytes: &[u8]) -> std::result::Result<Object, String> {
+        let rec: Record =
+            serde_json::from_slice(bytes).map_err(|e| format!("not an object record: {e}"))?;
+        if rec.v != 1 {
+            return Err(format!("object record version {} is not supported", rec.v));
+        }
+        let mut attrs = AttrMap::new();
+        for (name, value) in rec.attrs {
+            let ty = crate::names::value_of(&name)
+                .or_else(|| name.strip_prefix("CKA_").and_then(crate::names::value_of))
+                .ok_or_else(|| format!("unknown attribute {name}"))?;
+            attrs.insert(ty, hex::decode(&value).map_err(|e| format!("{name}: {e}"))?);
+        }
+        Ok(Object::new(uid, None, attrs))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    v: u32,
+    attrs: Vec<(String, String)>,
+}
+
+/// Builds the attribute map of a new object from a caller's template: checks
+/// every attribute against the class's rules, rejects what the caller may not
+/// set, adds defaults and the attributes the token computes.
+pub fn build_attrs(template: &[Attribute], origin: Origin) -> Result<AttrMap> {
+    let class = find(template, CKA_CLASS)
+        .ok_or(Error::TemplateIncomplete(CKA_CLASS))?
+        .as_ulong()?;
+    let key_type = match class {
+        CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => Some(
+            find(template, CKA_KEY_TYPE)
+                .ok_or(Error::TemplateIncomplete(CKA_KEY_TYPE))?
+                .as_ulong()?,
+        ),
+        _ => None,
+    };
+    if class == CKO_CERTIFICATE {
+        let ct = find(template, CKA_CERTIFICATE_TYPE)
+            .ok_or(Error::TemplateIncomplete(CKA_CERTIFICATE_TYPE))?
+            .as_ulong()?;
+        if ct != CKC_X_509 {
+            return Err(Error::AttributeValueInvalid(
+                CKA_CERTIFICATE_TYPE,
+                "only X.509 certificates",
+            ));
+        }
+    }
+    let rules = rules_for(class, key_type).ok_or(match key_type {
+        Some(_) => Error::AttributeValueInvalid(CKA_KEY_TYPE, "key type not held by this token"),
+        None => Error::AttributeValueInvalid(CKA_CLASS, "object class not held by this token"),
+    })?;
+
+    let mut attrs = AttrMap::new();
+    for a in template {
+        a.validate()?;
+        let r = rule(&rules, a.ty).ok_or(Error::AttributeTypeInvalid(a.ty))?;
+        if r.has(flag::TOKEN_SET) {
+            return Err(Error::AttributeReadOnly(a.ty));
+        }
+        if matches!(origin, Origin::Generate(_)) && r.has(flag::NOT_ON_GENERATE) {
+            return Err(Error::TemplateInconsistent(
+                "a generated key's value cannot be given",
+            ));
+        }
+        if let Some(prev) = attrs.insert(a.ty, a.value.clone()) {
+            if prev != a.value {
+                return Err(Error::TemplateInconsistent(
+                    "an attribute is given twice with different values",
+                ));
+            }
+        }
+    }
+    for table in &rules {
+        for r in table.iter() {
+            if attrs.contains_key(&r.ty) {
+                continue;
+            }
+            let required = match origin {
+                Origin::Create => r.has(flag::REQUIRED_ON_CREATE),
+                Origin::Generate(_) => r.has(flag::REQUIRED_ON_GENERATE),
+            };
+            if required {
+                return Err(Error::TemplateIncomplete(r.ty));
+            }
+            if let Some(v) = r.default.bytes() {
+                attrs.insert(r.ty, v);
+            }
+        }
+    }
+    // Attributes the token sets.
+    if key_type.is_some() {
+        let local = matches!(origin, Origin::Generate(_));
+        attrs.set_bool(CKA_LOCAL, local);
+        if let Origin::Generate(m) = origin {
+            attrs.set_ulong(CKA_KEY_GEN_MECHANISM, m);
+        }
+        if class != CKO_PUBLIC_KEY {
+            let sensitive = attrs.get_bool(CKA_SENSITIVE).unwrap_or(false);
+            let extractable = attrs.get_bool(CKA_EXTRACTABLE).unwrap_or(false);
+            attrs.set_bool(CKA_ALWAYS_SENSITIVE, local && sensitive);
+            attrs.set_bool(CKA_NEVER_EXTRACTABLE, local && !extractable);
+        }
+    }
+    Ok(attrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attribute::Attribute as A;
+
+    fn data_template() -> Vec<A> {
+        vec![
+            A::ulong(CKA_CLASS, CKO_DATA),
+            A::bytes(CKA_LABEL, "x"),
+            A::bytes(CKA_VALUE, "v"),
+        ]
+    }
+
+    #[test]
+    fn defaults_are_applied_and_unknown_attributes_rejected() {
+        let attrs = build_attrs(&data_template(), Origin::Create).unwrap();
+        assert_eq!(attrs.get_bool(CKA_TOKEN), Some(false));
+        assert_eq!(attrs.get_bool(CKA_MODIFIABLE), Some(true));
+        let mut t = data_template();
+        t.push(A::bytes(CKA_MODULUS, vec![1]));
+        assert!(matches!(
+            build_attrs(&t, Origin::Create),
+            Err(Error::AttributeTypeInvalid(CKA_MODULUS))
+        ));
+    }
+
+    #[test]
+    fn missing_class_and_token_set_attributes() {
+        assert!(matches!(
+            build_attrs(&[], Origin::Create),
+            Err(Error::TemplateIncomplete(CKA_CLASS))
+        ));
+        let t = vec![
+            A::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            A::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            A::bytes(CKA_VALUE, vec![1; 16]),
+            A::bool(CKA_LOCAL, true),
+        ];
+        assert!(matches!(
+            build_attrs(&t, Origin::Create),
+            Err(Error::AttributeReadOnly(CKA_LOCAL))
+        ));
+    }
+
+    #[test]
+    fn sensitive_values_hide_and_one_way_flags_hold() {
+        let t = vec![
+            A::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            A::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            A::bytes(CKA_VALUE, vec![7; 16]),
+            A::bool(CKA_SENSITIVE, false),
+            A::bool(CKA_EXTRACTABLE, true),
+        ];
+        let o = Object::new(1, None, build_attrs(&t, Origin::Create).unwrap());
+        assert_eq!(o.lookup(&[CKA_VALUE]), vec![AttrLookup::Value(vec![7; 16])]);
+        assert_eq!(o.attrs.get_bool(CKA_ALWAYS_SENSITIVE), Some(false));
+        let changed = o.with_changes(&[A::bool(CKA_SENSITIVE, true)]).unwrap();
+        let o2 = Object::new(1, None, changed);
+        assert_eq!(
+            o2.lookup(&[CKA_VALUE, CKA_NO_SUCH]),
+            vec![AttrLookup::Sensitive, AttrLookup::Invalid]
+        );
+        assert!(matches!(
+            o2.with_changes(&[A::bool(CKA_SENSITIVE, false)]),
+            Err(Error::AttributeReadOnly(_))
+        ));
+        assert!(matches!(
+            o2.with_changes(&[A::bytes(CKA_VALUE, vec![1])]),
+            Err(Error::AttributeReadOnly(_))
+        ));
+        assert!(matches!(
+            o2.with_changes(&[A::bool(CKA_EXTRACTABLE, false)]),
+            Ok(_)
+        ));
+    }
+
+    #[test]
+    fn records_round_trip_and_garbage_is_named() {
+        let o = Object::new(
+            9,
+            None,
+            build_attrs(&data_template(), Origin::Create).unwrap(),
+        );
+        let back = Object::from_record(9, &o.to_record()).unwrap();
+        assert_eq!(back.attrs, o.attrs);
+        assert!(Object::from_record(9, b"{nope")
+            .unwrap_err()
+            .contains("not an object record"));
+    }
+
+    const CKA_NO_SUCH: CK_ATTRIBUTE_TYPE = 0x7fff_0000;
+}

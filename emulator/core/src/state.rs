@@ -1,0 +1,1058 @@
+//! The module's state and the implementation of every `Module` method.
+//!
+//! Locking: the session table is an `RwLock` held only long enough to clone a
+//! session's `Arc`; each token has a `Mutex`; each session has a `Mutex`. When
+//! both are needed the token is locked first. Signing and other operations on a
+//! running session lock only that session, so sessions work in parallel.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use tokenemu_store::Store;
+
+use crate::api::{AttrLookup, OpKind, OutSpec, Output};
+use crate::ck::*;
+use crate::config::{Config, SlotConfig};
+use crate::error::{Error, Result};
+use crate::mechanism::params::Mechanism;
+use crate::mechanism::registry;
+use crate::object::attribute::{AttrMapExt, Attribute, Template};
+use crate::object::{build_attrs, Object, Origin};
+use crate::profile::parse_version;
+use crate::session::{Active, FindState, Session};
+use crate::token::{Login, Token, Who};
+use crate::util::padded;
+
+/// How often a blocking `C_WaitForSlotEvent` looks at the tokens.
+const EVENT_POLL: Duration = Duration::from_millis(50);
+
+/// The most bytes `C_GenerateRandom` hands out in one call.
+const MAX_RANDOM: usize = 1 << 20;
+
+#[derive(Debug)]
+struct Slot {
+    config: SlotConfig,
+    token: Mutex<Token>,
+    /// Presence as last reported by `C_WaitForSlotEvent`.
+    reported_present: AtomicBool,
+}
+
+#[derive(Debug)]
+struct SessionCell {
+    slot: usize,
+    state: Mutex<Session>,
+}
+
+/// Everything an initialised module holds.
+#[derive(Debug)]
+pub struct ModuleState {
+    slots: Vec<Slot>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<SessionCell>>>,
+    handles: Arc<AtomicU64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock was already turned into CKR_GENERAL_ERROR
+    // at the boundary; the data is still consistent enough to carry on.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ModuleState {
+    pub(crate) fn new(config: Config) -> Result<Self> {
+        let handles = Arc::new(AtomicU64::new(1));
+        let mut slots = Vec::new();
+        for sc in config.slots {
+            let store = Store::open(&sc.store)?;
+            if let Some(p) = sc.present {
+                store.set_present(p)?;
+            }
+            let present = store.is_present()?;
+            let token = Token::new(sc.id, sc.profile.clone(), store, handles.clone());
+            slots.push(Slot {
+                config: sc,
+                token: Mutex::new(token),
+                reported_present: AtomicBool::new(present),
+            });
+        }
+        Ok(ModuleState {
+            slots,
+            sessions: RwLock::new(HashMap::new()),
+            handles,
+        })
+    }
+
+    // ---- lookups ------------------------------------------------------------
+
+    fn slot_index(&self, id: CK_SLOT_ID) -> Result<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.config.id == id)
+            .ok_or(Error::SlotIdInvalid(id))
+    }
+
+    fn present(&self, slot: usize) -> bool {
+        lock(&self.slots[slot].token)
+            .store()
+            .is_present()
+            .unwrap_or(false)
+    }
+
+    /// The token of a slot, refreshed, if present.
+    fn token(&self, slot: usize) -> Result<MutexGuard<'_, Token>> {
+        let mut t = lock(&self.slots[slot].token);
+        if !t.store().is_present()? {
+            drop(t);
+            self.token_removed(slot);
+            return Err(Error::TokenNotPresent(self.slots[slot].config.id));
+        }
+        t.refresh()?;
+        Ok(t)
+    }
+
+    /// The token was found pulled: log out and mark its sessions dead.
+    fn token_removed(&self, slot: usize) {
+        let mut t = lock(&self.slots[slot].token);
+        t.login = Login::Public;
+        let handles: Vec<_> = std::mem::take(&mut t.sessions).into_keys().collect();
+        t.drop_session_objects(None);
+        let table = self
+            .sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for h in handles {
+            if let Some(cell) = table.get(&h) {
+                let mut s = lock(&cell.state);
+                s.removed = true;
+                s.end_all();
+            }
+        }
+    }
+
+    fn cell(&self, h: CK_SESSION_HANDLE) -> Result<Arc<SessionCell>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&h)
+            .cloned()
+            .ok_or(Error::SessionHandleInvalid(h))
+    }
+
+    /// Runs `f` with the session's token and the session, both locked.
+    fn with_token<R>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        f: impl FnOnce(&mut Token, &mut Session) -> Result<R>,
+    ) -> Result<R> {
+        let cell = self.cell(h)?;
+        let mut t = match self.token(cell.slot) {
+            Ok(t) => t,
+            Err(Error::TokenNotPresent(_)) => return Err(Error::DeviceRemoved),
+            Err(e) => return Err(e),
+        };
+        let mut s = lock(&cell.state);
+        if s.removed {
+            return Err(Error::DeviceRemoved);
+        }
+        f(&mut t, &mut s)
+    }
+
+    /// Runs `f` with only the session locked (the hot path of running operations).
+    fn with_session<R>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        f: impl FnOnce(&mut Session) -> Result<R>,
+    ) -> Result<R> {
+        let cell = self.cell(h)?;
+        if !self.present(cell.slot) {
+            self.token_removed(cell.slot);
+            return Err(Error::DeviceRemoved);
+        }
+        let mut s = lock(&cell.state);
+        if s.removed {
+            return Err(Error::DeviceRemoved);
+        }
+        f(&mut s)
+    }
+
+    pub(crate) fn check_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(h, |_| Ok(()))
+    }
+
+    // ---- slots and tokens ----------------------------------------------------
+
+    pub(crate) fn slot_list(&self, token_present: bool) -> Vec<CK_SLOT_ID> {
+        (0..self.slots.len())
+            .filter(|&i| !token_present || self.present(i))
+            .map(|i| self.slots[i].config.id)
+            .collect()
+    }
+
+    pub(crate) fn slot_info(&self, id: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        let i = self.slot_index(id)?;
+        let slot = &self.slots[i];
+        let p = &slot.config.profile.slot;
+        let mut flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
+        if self.present(i) {
+            flags |= CKF_TOKEN_PRESENT;
+        }
+        let desc = slot.config.description.as_deref().unwrap_or(&p.description);
+        Ok(CK_SLOT_INFO {
+            slotDescription: padded(desc),
+            manufacturerID: padded(&p.manufacturer),
+            flags,
+            hardwareVersion: parse_version(&p.hardware_version).map_err(Error::Config)?,
+            firmwareVersion: parse_version(&p.firmware_version).map_err(Error::Config)?,
+        })
+    }
+
+    pub(crate) fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        let i = self.slot_index(id)?;
+        let t = self.token(i)?;
+        let p = &t.profile.token;
+        let meta = t.meta()?;
+        let (used_pub, used_priv) = t.memory_used();
+        let rw = t.sessions.values().filter(|rw| **rw).count();
+        let limit = |v: CK_ULONG| if v == 0 { CK_EFFECTIVELY_INFINITE } else { v };
+        Ok(CK_TOKEN_INFO {
+            label: padded(&meta.label),
+            manufacturerID: padded(&p.manufacturer),
+            model: padded(&p.model),
+            serialNumber: padded(&meta.serial),
+            flags: t.flags()?,
+            ulMaxSessionCount: limit(p.max_sessions),
+            ulSessionCount: t.sessions.len() as CK_ULONG,
+            ulMaxRwSessionCount: limit(p.max_rw_sessions),
+            ulRwSessionCount: rw as CK_ULONG,
+            ulMaxPinLen: t.profile.pin.max_len,
+            ulMinPinLen: t.profile.pin.min_len,
+            ulTotalPublicMemory: p.total_public_memory,
+            ulFreePublicMemory: p.total_public_memory.saturating_sub(used_pub as CK_ULONG),
+            ulTotalPrivateMemory: p.total_private_memory,
+            ulFreePrivateMemory: p.total_private_memory.saturating_sub(used_priv as CK_ULONG),
+            hardwareVersion: parse_version(&p.hardware_version).map_err(Error::Config)?,
+            firmwareVersion: parse_version(&p.firmware_version).map_err(Error::Config)?,
+            utcTime: [b' '; 16],
+        })
+    }
+
+    pub(crate) fn wait_for_slot_event(
+        &self,
+        block: bool,
+        cancel: &AtomicBool,
+    ) -> Result<CK_SLOT_ID> {
+        loop {
+            for (i, slot) in self.slots.iter().enumerate() {
+                let now = self.present(i);
+                if slot.reported_present.swap(now, Ordering::SeqCst) != now {
+                    return Ok(slot.config.id);
+                }
+            }
+            if !block {
+                return Err(Error::NoEvent);
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return Err(Error::NotInitialized);
+            }
+            std::thread::sleep(EVENT_POLL);
+        }
+    }
+
+    fn profile_mechs(&self, slot: usize) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
+        self.slots[slot]
+            .config
+            .profile
+            .mechanism_table()
+            .into_iter()
+            .filter(|(m, _)| registry().contains(*m))
+            .collect()
+    }
+
+    pub(crate) fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        let i = self.slot_index(id)?;
+        if !self.present(i) {
+            return Err(Error::TokenNotPresent(id));
+        }
+        Ok(self.profile_mechs(i).into_iter().map(|(m, _)| m).collect())
+    }
+
+    pub(crate) fn mechanism_info(
+        &self,
+        id: CK_SLOT_ID,
+        mech: CK_MECHANISM_TYPE,
+    ) -> Result<CK_MECHANISM_INFO> {
+        let i = self.slot_index(id)?;
+        if !self.present(i) {
+            return Err(Error::TokenNotPresent(id));
+        }
+        self.profile_mechs(i)
+            .into_iter()
+            .find(|(m, _)| *m == mech)
+            .map(|(_, info)| info)
+            .ok_or(Error::MechanismInvalid(mech))
+    }
+
+    /// The token's info for `mech` if it lists it with `flag`.
+    fn mech_for(
+        &self,
+        slot: usize,
+        mech: CK_MECHANISM_TYPE,
+        flag: CK_FLAGS,
+    ) -> Result<CK_MECHANISM_INFO> {
+        let info = self
+            .profile_mechs(slot)
+            .into_iter()
+            .find(|(m, _)| *m == mech)
+            .map(|(_, info)| info)
+            .ok_or(Error::MechanismInvalid(mech))?;
+        if info.flags & flag == 0 {
+            return Err(Error::MechanismInvalid(mech));
+        }
+        Ok(info)
+    }
+
+    pub(crate) fn init_token(&self, id: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        let i = self.slot_index(id)?;
+        let mut t = self.token(i)?;
+        if !t.sessions.is_empty() {
+            return Err(Error::SessionExists);
+        }
+        t.drop_session_objects(None);
+        t.init_token(so_pin, label)
+    }
+
+    pub(crate) fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        self.with_token(h, |t, s| {
+            if t.login != Login::So {
+                return Err(Error::UserNotLoggedIn);
+            }
+            if !s.rw {
+                return Err(Error::SessionReadOnly);
+            }
+            t.init_user_pin(pin)
+        })
+    }
+
+    pub(crate) fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        self.with_token(h, |t, s| {
+            if !s.rw {
+                return Err(Error::SessionReadOnly);
+            }
+            let who = if t.login == Login::So {
+                Who::So
+            } else {
+                Who::User
+            };
+            t.set_pin(who, old, new)
+        })
+    }
+
+    // ---- sessions --------------------------------------------------------------
+
+    pub(crate) fn open_session(
+        &self,
+        id: CK_SLOT_ID,
+        flags: CK_FLAGS,
+    ) -> Result<CK_SESSION_HANDLE> {
+        let i = self.slot_index(id)?;
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(Error::SessionParallelNotSupported);
+        }
+        let rw = flags & CKF_RW_SESSION != 0;
+        let mut t = self.token(i)?;
+        if !rw && t.login == Login::So {
+            return Err(Error::SessionReadWriteSoExists);
+        }
+        let p = &t.profile.token;
+        if p.max_sessions != 0 && t.sessions.len() as CK_ULONG >= p.max_sessions {
+            return Err(Error::SessionCount);
+        }
+        let rw_count = t.sessions.values().filter(|r| **r).count() as CK_ULONG;
+        if rw && p.max_rw_sessions != 0 && rw_count >= p.max_rw_sessions {
+            return Err(Error::SessionCount);
+        }
+        let h = self.handles.fetch_add(1, Ordering::Relaxed);
+        t.sessions.insert(h, rw);
+        let cell = Arc::new(SessionCell {
+            slot: i,
+            state: Mutex::new(Session::new(h, id, rw)),
+        });
+        self.sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(h, cell);
+        Ok(h)
+    }
+
+    fn forget_session(&self, t: &mut Token, h: CK_SESSION_HANDLE) {
+        self.sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&h);
+        t.sessions.remove(&h);
+        t.drop_session_objects(Some(h));
+        if t.sessions.is_empty() {
+            // The spec logs the application out when its last session closes.
+            t.login = Login::Public;
+        }
+    }
+
+    pub(crate) fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let cell = self.cell(h)?;
+        let mut t = lock(&self.slots[cell.slot].token);
+        self.forget_session(&mut t, h);
+        Ok(())
+    }
+
+    pub(crate) fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
+        let i = self.slot_index(id)?;
+        let mut t = lock(&self.slots[i].token);
+        let mine: Vec<_> = self
+            .sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(_, c)| c.slot == i)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in mine {
+            self.forget_session(&mut t, h);
+        }
+        t.login = Login::Public;
+        Ok(())
+    }
+
+    pub(crate) fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+        self.with_token(h, |t, s| {
+            let state = match (t.login, s.rw) {
+                (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
+                (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
+                (Login::User, false) => CKS_RO_USER_FUNCTIONS,
+                (Login::User, true) => CKS_RW_USER_FUNCTIONS,
+                (Login::So, _) => CKS_RW_SO_FUNCTIONS,
+            };
+            let mut flags = CKF_SERIAL_SESSION;
+            if s.rw {
+                flags |= CKF_RW_SESSION;
+            }
+            Ok(CK_SESSION_INFO {
+                slotID: s.slot_id,
+                state,
+                flags,
+                ulDeviceError: 0,
+            })
+        })
+    }
+
+    pub(crate) fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        self.with_token(h, |t, s| match user {
+            CKU_SO => {
+                match t.login {
+                    Login::So => return Err(Error::UserAlreadyLoggedIn),
+                    Login::User => return Err(Error::UserAnotherAlreadyLoggedIn),
+                    Login::Public => {}
+                }
+                if t.sessions.values().any(|rw| !rw) {
+                    return Err(Error::SessionReadOnlyExists);
+                }
+                t.verify_pin(Who::So, pin)?;
+                t.login = Login::So;
+                Ok(())
+            }
+            CKU_USER => {
+                match t.login {
+                    Login::User => return Err(Error::UserAlreadyLoggedIn),
+                    Login::So => return Err(Error::UserAnotherAlreadyLoggedIn),
+                    Login::Public => {}
+                }
+                t.verify_pin(Who::User, pin)?;
+                t.login = Login::User;
+                Ok(())
+            }
+            CKU_CONTEXT_SPECIFIC => {
+                if t.login != Login::User {
+                    return Err(Error::UserNotLoggedIn);
+                }
+                let needs = s.sign.as_ref().is_some_and(|a| a.needs_context_login)
+                    || s.decrypt.as_ref().is_some_and(|a| a.needs_context_login);
+                if !needs {
+                    return Err(Error::OperationNotInitialized);
+                }
+                t.verify_pin(Who::User, pin)?;
+                s.context_login = true;
+                Ok(())
+            }
+            other => Err(Error::UserTypeInvalid(other)),
+        })
+    }
+
+    pub(crate) fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, _| {
+            if t.login == Login::Public {
+                return Err(Error::UserNotLoggedIn);
+            }
+            t.login = Login::Public;
+            Ok(())
+        })?;
+        // Operations that used private keys end with the login.
+        let table = self
+            .sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for cell in table.values().filter(|c| c.slot == slot) {
+            lock(&cell.state).end_all();
+        }
+        Ok(())
+    }
+
+    // ---- objects ---------------------------------------------------------------
+
+    /// Checks that the session may create or change an object with these flags.
+    fn check_write(t: &Token, s: &Session, token_obj: bool, private: bool) -> Result<()> {
+        if token_obj && !s.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        if private && t.login != Login::User {
+            return Err(Error::UserNotLoggedIn);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn create_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.with_token(h, |t, s| {
+            let mut attrs = build_attrs(&template, Origin::Create)?;
+            Self::check_write(
+                t,
+                s,
+                attrs.get_bool(CKA_TOKEN) == Some(true),
+                attrs.get_bool(CKA_PRIVATE) == Some(true),
+            )?;
+            crate::mechanism::keys::complete_import(&mut attrs)?;
+            let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
+            t.insert(Object::new(0, session, attrs))
+        })
+    }
+
+    pub(crate) fn copy_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.with_token(h, |t, s| {
+            let src = t.object(o)?;
+            let attrs = src.copy_with(&template)?;
+            Self::check_write(
+                t,
+                s,
+                attrs.get_bool(CKA_TOKEN) == Some(true),
+                attrs.get_bool(CKA_PRIVATE) == Some(true),
+            )?;
+            let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
+            t.insert(Object::new(0, session, attrs))
+        })
+    }
+
+    pub(crate) fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
+        self.with_token(h, |t, s| {
+            let obj = t.object(o)?;
+            if obj.is_token() && !s.rw {
+                return Err(Error::SessionReadOnly);
+            }
+            if !obj.attrs.get_bool(CKA_DESTROYABLE).unwrap_or(true) {
+                return Err(Error::ActionProhibited);
+            }
+            t.remove(o)
+        })
+    }
+
+    pub(crate) fn object_size(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+    ) -> Result<CK_ULONG> {
+        self.with_token(h, |t, _| Ok(t.object(o)?.size() as CK_ULONG))
+    }
+
+    pub(crate) fn get_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        types: &[CK_ATTRIBUTE_TYPE],
+    ) -> Result<Vec<AttrLookup>> {
+        self.with_token(h, |t, _| Ok(t.object(o)?.lookup(types)))
+    }
+
+    pub(crate) fn set_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<()> {
+        self.with_token(h, |t, s| {
+            let obj = t.object(o)?;
+            if obj.is_token() && !s.rw {
+                return Err(Error::SessionReadOnly);
+            }
+            let attrs = obj.with_changes(&template).map_err(|e| match e {
+                Error::ActionProhibited => {
+                    Error::AttributeReadOnly(template.first().map_or(CKA_MODIFIABLE, |a| a.ty))
+                }
+                e => e,
+            })?;
+            t.replace(o, attrs)
+        })
+    }
+
+    pub(crate) fn find_init(&self, h: CK_SESSION_HANDLE, template: Template) -> Result<()> {
+        self.with_token(h, |t, s| {
+            if s.find.is_some() {
+                return Err(Error::OperationActive);
+            }
+            for a in &template {
+                if a.ty != CKA_UNIQUE_ID {
+                    a.validate().map_err(|_| {
+                        Error::AttributeValueInvalid(a.ty, "wrong length for its type")
+                    })?;
+                }
+            }
+            s.find = Some(FindState {
+                results: t.find(&template),
+                pos: 0,
+            });
+            Ok(())
+        })
+    }
+
+    pub(crate) fn find_next(
+        &self,
+        h: CK_SESSION_HANDLE,
+        max: usize,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.with_session(h, |s| {
+            let f = s.find.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let end = f.results.len().min(f.pos.saturating_add(max));
+            let out = f.results[f.pos..end].to_vec();
+            f.pos = end;
+            Ok(out)
+        })
+    }
+
+    pub(crate) fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(h, |s| {
+            s.find
+                .take()
+                .map(|_| ())
+                .ok_or(Error::OperationNotInitialized)
+        })
+    }
+
+    // ---- cryptographic operations ------------------------------------------------
+
+    pub(crate) fn op_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        m: Mechanism,
+        key: Option<CK_OBJECT_HANDLE>,
+    ) -> Result<()> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            s.ensure_idle(kind)?;
+            let (flag, usage_needs_key) = match kind {
+                OpKind::Digest => (CKF_DIGEST, false),
+                OpKind::Sign => (CKF_SIGN, true),
+                OpKind::Verify => (CKF_VERIFY, true),
+                OpKind::Encrypt => (CKF_ENCRYPT, true),
+                OpKind::Decrypt => (CKF_DECRYPT, true),
+                OpKind::SignRecover => (CKF_SIGN_RECOVER, true),
+                OpKind::VerifyRecover => (CKF_VERIFY_RECOVER, true),
+            };
+            let info = self.mech_for(slot, m.mech, flag)?;
+            let imp = registry().get(m.mech)?;
+            let key = match (usage_needs_key, key) {
+                (true, Some(k)) => Some(t.object(k).map_err(|_| Error::KeyHandleInvalid(k))?),
+                (true, None) => return Err(Error::ArgumentsBad("a key is required")),
+                (false, _) => None,
+            };
+            if let Some(k) = &key {
+                let bits = k.key_material()?.bits() as CK_ULONG;
+                let is_ec = k.key_type() == Some(CKK_EC);
+                // RSA and EC ranges are in bits; the profile says so per mechanism.
+                if (info.ulMinKeySize != 0 || info.ulMaxKeySize != 0)
+                    && (bits < info.ulMinKeySize
+                        || (info.ulMaxKeySize != 0 && bits > info.ulMaxKeySize))
+                    && !(is_ec && bits <= 521)
+                {
+                    return Err(Error::KeySizeRange);
+                }
+            }
+            let ctx = key
+                .as_ref()
+                .is_some_and(|k| k.flag(CKA_ALWAYS_AUTHENTICATE));
+            match kind {
+                OpKind::Digest => s.digest = Some(Active::new(imp.digest(&m)?, false)),
+                OpKind::Sign => s.sign = Some(Active::new(imp.sign(&m, key_ref(&key)?)?, ctx)),
+                OpKind::Verify => {
+                    s.verify = Some(Active::new(imp.verify(&m, key_ref(&key)?)?, false))
+                }
+                OpKind::Encrypt => {
+                    s.encrypt = Some(Active::new(imp.encrypt(&m, key_ref(&key)?)?, false))
+                }
+                OpKind::Decrypt => {
+                    s.decrypt = Some(Active::new(imp.decrypt(&m, key_ref(&key)?)?, ctx))
+                }
+                OpKind::SignRecover | OpKind::VerifyRecover => {
+                    return Err(Error::MechanismInvalid(m.mech))
+                }
+            }
+            s.context_login = false;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn op_single(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        input: &[u8],
+        out: OutSpec,
+    ) -> Result<Output> {
+        self.with_session(h, |s| match kind {
+            OpKind::Digest => run_single(
+                &mut s.digest,
+                out,
+                input,
+                |op| op.output_len(),
+                |op, d| {
+                    op.update(d)?;
+                    op.finish()
+                },
+            ),
+            OpKind::Sign => {
+                check_context(s.sign.as_ref(), s.context_login)?;
+                run_single(
+                    &mut s.sign,
+                    out,
+                    input,
+                    |op| op.output_len(),
+                    |op, d| {
+                        op.update(d)?;
+                        op.finish()
+                    },
+                )
+            }
+            OpKind::Encrypt | OpKind::Decrypt => {
+                if kind == OpKind::Decrypt {
+                    check_context(s.decrypt.as_ref(), s.context_login)?;
+                }
+                let slot = if kind == OpKind::Encrypt {
+                    &mut s.encrypt
+                } else {
+                    &mut s.decrypt
+                };
+                run_single(
+                    slot,
+                    out,
+                    input,
+                    |op| op.max_output(input.len()),
+                    |op, d| {
+                        let mut v = op.update(d)?;
+                        v.extend(op.finish()?);
+                        Ok(v)
+                    },
+                )
+            }
+            OpKind::Verify | OpKind::SignRecover | OpKind::VerifyRecover => {
+                Err(Error::OperationNotInitialized)
+            }
+        })
+    }
+
+    pub(crate) fn op_update(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        input: &[u8],
+        out: OutSpec,
+    ) -> Result<Output> {
+        self.with_session(h, |s| {
+            let r = match kind {
+                OpKind::Digest => {
+                    step(&mut s.digest, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+                }
+                OpKind::Sign => {
+                    step(&mut s.sign, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+                }
+                OpKind::Verify => {
+                    step(&mut s.verify, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+                }
+                OpKind::Encrypt | OpKind::Decrypt => {
+                    let slot = if kind == OpKind::Encrypt {
+                        &mut s.encrypt
+                    } else {
+                        &mut s.decrypt
+                    };
+                    run_update(slot, out, input)
+                }
+                OpKind::SignRecover | OpKind::VerifyRecover => Err(Error::OperationNotInitialized),
+            };
+            r
+        })
+    }
+
+    pub(crate) fn op_final(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        out: OutSpec,
+    ) -> Result<Output> {
+        self.with_session(h, |s| match kind {
+            OpKind::Digest => run_single(
+                &mut s.digest,
+                out,
+                &[],
+                |op| op.output_len(),
+                |op, _| op.finish(),
+            ),
+            OpKind::Sign => {
+                check_context(s.sign.as_ref(), s.context_login)?;
+                run_single(
+                    &mut s.sign,
+                    out,
+                    &[],
+                    |op| op.output_len(),
+                    |op, _| op.finish(),
+                )
+            }
+            OpKind::Encrypt | OpKind::Decrypt => {
+                let slot = if kind == OpKind::Encrypt {
+                    &mut s.encrypt
+                } else {
+                    &mut s.decrypt
+                };
+                run_single(slot, out, &[], |op| op.max_output(0), |op, _| op.finish())
+            }
+            _ => Err(Error::OperationNotInitialized),
+        })
+    }
+
+    pub(crate) fn verify(&self, h: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.with_session(h, |s| {
+            let mut a = s.verify.take().ok_or(Error::OperationNotInitialized)?;
+            a.op.update(data)?;
+            a.op.finish(signature)
+        })
+    }
+
+    pub(crate) fn verify_final(&self, h: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.with_session(h, |s| {
+            let mut a = s.verify.take().ok_or(Error::OperationNotInitialized)?;
+            a.op.finish(signature)
+        })
+    }
+
+    pub(crate) fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
+        self.with_token(h, |t, s| {
+            let a = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let k = t.object(key).map_err(|_| Error::KeyHandleInvalid(key))?;
+            if k.class() != CKO_SECRET_KEY {
+                return Err(Error::KeyIndigestible);
+            }
+            let v = k.attrs.get_bytes(CKA_VALUE).ok_or(Error::KeyIndigestible)?;
+            let r = a.op.update(v);
+            if r.is_err() {
+                s.digest = None;
+            }
+            r
+        })
+    }
+
+    pub(crate) fn generate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            let info = self.mech_for(slot, m.mech, CKF_GENERATE)?;
+            let imp = registry().get(m.mech)?;
+            let kt = imp
+                .generated_key_type(m.mech)
+                .ok_or(Error::MechanismInvalid(m.mech))?;
+            let template = with_class(template, CKO_SECRET_KEY, kt)?;
+            let mut attrs = build_attrs(&template, Origin::Generate(m.mech))?;
+            Self::check_write(
+                t,
+                s,
+                attrs.get_bool(CKA_TOKEN) == Some(true),
+                attrs.get_bool(CKA_PRIVATE) == Some(true),
+            )?;
+            imp.generate_key(&m, &mut attrs, (info.ulMinKeySize, info.ulMaxKeySize))?;
+            let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
+            t.insert(Object::new(0, session, attrs))
+        })
+    }
+
+    pub(crate) fn generate_key_pair(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        public: Template,
+        private: Template,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            let info = self.mech_for(slot, m.mech, CKF_GENERATE_KEY_PAIR)?;
+            let imp = registry().get(m.mech)?;
+            let kt = imp
+                .generated_key_type(m.mech)
+                .ok_or(Error::MechanismInvalid(m.mech))?;
+            let public = with_class(public, CKO_PUBLIC_KEY, kt)?;
+            let private = with_class(private, CKO_PRIVATE_KEY, kt)?;
+            let mut pub_attrs = build_attrs(&public, Origin::Generate(m.mech))?;
+            let mut priv_attrs = build_attrs(&private, Origin::Generate(m.mech))?;
+            for attrs in [&pub_attrs, &priv_attrs] {
+                Self::check_write(
+                    t,
+                    s,
+                    attrs.get_bool(CKA_TOKEN) == Some(true),
+                    attrs.get_bool(CKA_PRIVATE) == Some(true),
+                )?;
+            }
+            imp.generate_key_pair(
+                &m,
+                &mut pub_attrs,
+                &mut priv_attrs,
+                (info.ulMinKeySize, info.ulMaxKeySize),
+            )?;
+            let ps = (pub_attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
+            let vs = (priv_attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
+            t.insert_pair(
+                Object::new(0, ps, pub_attrs),
+                Object::new(0, vs, priv_attrs),
+            )
+        })
+    }
+
+    pub(crate) fn seed_random(&self, h: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
+        // The token draws from the OS generator, which cannot be seeded from here.
+        self.with_session(h, |_| Err(Error::RandomSeedNotSupported))
+    }
+
+    pub(crate) fn generate_random(&self, h: CK_SESSION_HANDLE, len: usize) -> Result<Vec<u8>> {
+        self.with_session(h, |_| {
+            if len > MAX_RANDOM {
+                return Err(Error::DataLenRange);
+            }
+            let mut v = vec![0u8; len];
+            tokenemu_crypto::random_fill(&mut v)?;
+            Ok(v)
+        })
+    }
+}
+
+fn key_ref(key: &Option<Arc<Object>>) -> Result<&Object> {
+    key.as_deref()
+        .ok_or(Error::ArgumentsBad("a key is required"))
+}
+
+/// Adds `CKA_CLASS`/`CKA_KEY_TYPE` to a generation template, or checks them.
+fn with_class(mut t: Template, class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -> Result<Template> {
+    for (ty, want) in [(CKA_CLASS, class), (CKA_KEY_TYPE, kt)] {
+        match t.iter().find(|a| a.ty == ty) {
+            Some(a) if a.as_ulong()? != want => {
+                return Err(Error::TemplateInconsistent(
+                    "class or key type does not fit the mechanism",
+                ))
+            }
+            Some(_) => {}
+            None => t.push(Attribute::ulong(ty, want)),
+        }
+    }
+    Ok(t)
+}
+
+fn check_context<T: ?Sized>(a: Option<&Active<T>>, context_login: bool) -> Result<()> {
+    match a {
+        Some(a) if a.needs_context_login && !context_login => Err(Error::UserNotLoggedIn),
+        _ => Ok(()),
+    }
+}
+
+/// One step of a multi-part operation; an error ends the operation.
+fn step<T: ?Sized>(
+    slot: &mut Option<Active<T>>,
+    f: impl FnOnce(&mut Active<T>) -> Result<()>,
+) -> Result<()> {
+    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+    let r = f(a);
+    if r.is_err() {
+        *slot = None;
+    }
+    r
+}
+
+/// The spec's size protocol for calls that finish an operation: a length query
+/// or a too-small buffer keeps it (and any computed output) alive; anything
+/// else ends it.
+fn run_single<T: ?Sized>(
+    slot: &mut Option<Active<T>>,
+    out: OutSpec,
+    input: &[u8],
+    bound: impl FnOnce(&T) -> usize,
+    run: impl FnOnce(&mut T, &[u8]) -> Result<Vec<u8>>,
+) -> Result<Output> {
+    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+    let cap = match (out, &a.pending) {
+        (OutSpec::Query, Some(p)) => return Ok(Output::Len(p.len())),
+        (OutSpec::Query, None) => return Ok(Output::Len(bound(&a.op))),
+        (OutSpec::Capacity(c), _) => c,
+    };
+    let result = match a.pending.take() {
+        Some(p) => Ok(p),
+        None => run(&mut a.op, input),
+    };
+    match result {
+        Ok(v) if v.len() > cap => {
+            let n = v.len();
+            a.pending = Some(v);
+            Err(Error::BufferTooSmall(n))
+        }
+        Ok(v) => {
+            *slot = None;
+            Ok(Output::Data(v))
+        }
+        Err(e) => {
+            *slot = None;
+            Err(e)
+        }
+    }
+}
+
+/// `C_EncryptUpdate`/`C_DecryptUpdate`: output may be produced; RSA produces
+/// none until the final call.
+fn run_update(
+    slot: &mut Option<Active<dyn crate::mechanism::CipherOp>>,
+    out: OutSpec,
+    input: &[u8],
+) -> Result<Output> {
+    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+    if out == OutSpec::Query {
+        return Ok(Output::Len(a.op.max_output(input.len()).min(input.len())));
+    }
+    match a.op.update(input) {
+        Ok(v) => Ok(Output::Data(v)),
+        Err(e) => {
+            *slot = None;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,568 @@
+//! A token: its persistent metadata (label, serial, PINs, retry counters), its
+//! objects, and the in-process login state. The store is the source of truth;
+//! this keeps a cache that follows the store's generation counter, so changes
+//! made by other processes show up and unchanged objects are not re-read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tokenemu_store::{Change, Snapshot, Store};
+use zeroize::Zeroizing;
+
+use crate::ck::*;
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::profile::Profile;
+
+/// PBKDF2-HMAC-SHA256 iterations for PIN verifiers. Kept in each record so it
+/// can be raised without breaking existing stores.
+pub const PIN_ITERATIONS: u32 = 10_000;
+
+/// A salted PIN verifier.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PinVerifier {
+    salt: String,
+    iterations: u32,
+    hash: String,
+}
+
+impl std::fmt::Debug for PinVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinVerifier(..)")
+    }
+}
+
+impl PinVerifier {
+    fn new(pin: &[u8]) -> Result<Self> {
+        let mut salt = [0u8; 16];
+        tokenemu_crypto::random_fill(&mut salt)?;
+        Ok(PinVerifier {
+            salt: hex::encode(salt),
+            iterations: PIN_ITERATIONS,
+            hash: hex::encode(derive(pin, &salt, PIN_ITERATIONS)?.as_slice()),
+        })
+    }
+
+    fn matches(&self, pin: &[u8]) -> Result<bool> {
+        let bad = |_| Error::DeviceError("PIN verifier in the token metadata is garbled".into());
+        let salt = hex::decode(&self.salt).map_err(bad)?;
+        let want = hex::decode(&self.hash).map_err(bad)?;
+        let got = derive(pin, &salt, self.iterations)?;
+        Ok(bool::from(got.as_slice().ct_eq(&want)))
+    }
+}
+
+fn derive(pin: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pin, salt, iterations, out.as_mut());
+    Ok(out)
+}
+
+/// What the store keeps about a token besides its objects.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenMeta {
+    /// Format version.
+    pub version: u32,
+    /// The token label (at most 32 bytes).
+    pub label: String,
+    /// The serial number (at most 16 characters).
+    pub serial: String,
+    /// SO PIN verifier.
+    pub so_pin: Option<PinVerifier>,
+    /// User PIN verifier; `None` until C_InitPIN after C_InitToken.
+    pub user_pin: Option<PinVerifier>,
+    /// The user PIN is still the profile's default (or was set by the SO).
+    pub user_pin_to_be_changed: bool,
+    /// The SO PIN is still the profile's default.
+    pub so_pin_to_be_changed: bool,
+    /// Wrong user PIN attempts left.
+    pub user_tries_left: u32,
+    /// Wrong SO PIN attempts left.
+    pub so_tries_left: u32,
+}
+
+/// Who is logged in to a token (in this process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// Nobody.
+    Public,
+    /// The normal user.
+    User,
+    /// The security officer.
+    So,
+}
+
+/// Which PIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// The user PIN.
+    User,
+    /// The SO PIN.
+    So,
+}
+
+/// A token's state in this process.
+#[derive(Debug)]
+pub struct Token {
+    /// Its slot.
+    pub slot_id: CK_SLOT_ID,
+    /// Its profile.
+    pub profile: Arc<Profile>,
+    store: Store,
+    generation: u64,
+    /// Persistent metadata (None until the first load).
+    meta: Option<TokenMeta>,
+    /// Token and session objects by handle.
+    objects: HashMap<CK_OBJECT_HANDLE, Arc<Object>>,
+    by_uid: HashMap<u64, (CK_OBJECT_HANDLE, u64)>,
+    handles: Arc<AtomicU64>,
+    /// Who is logged in.
+    pub login: Login,
+    /// Open sessions: handle → read-write.
+    pub sessions: std::collections::BTreeMap<CK_SESSION_HANDLE, bool>,
+}
+
+fn record_hash(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Fills a serial pattern: `#` → random hex digit, `9` → random decimal digit.
+fn make_serial(pattern: &str) -> Result<String> {
+    let mut rnd = vec![0u8; pattern.len()];
+    tokenemu_crypto::random_fill(&mut rnd)?;
+    Ok(pattern
+        .chars()
+        .zip(rnd)
+        .map(|(c, r)| match c {
+            '#' => char::from_digit(u32::from(r % 16), 16)
+                .unwrap_or('0')
+                .to_ascii_uppercase(),
+            '9' => char::from_digit(u32::from(r % 10), 10).unwrap_or('0'),
+            other => other,
+        })
+        .collect())
+}
+
+impl Token {
+    /// Opens the token in `store`; the store is read on first use.
+    pub fn new(
+        slot_id: CK_SLOT_ID,
+        profile: Arc<Profile>,
+        store: Store,
+        handles: Arc<AtomicU64>,
+    ) -> Token {
+        Token {
+            slot_id,
+            profile,
+            store,
+            generation: 0,
+            meta: None,
+            objects: HashMap::new(),
+            by_uid: HashMap::new(),
+            handles,
+            login: Login::Public,
+            sessions: Default::default(),
+        }
+    }
+
+    /// The store (for presence checks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn next_handle(&self) -> CK_OBJECT_HANDLE {
+        self.handles.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The metadata (after `refresh`).
+    pub fn meta(&self) -> Result<&TokenMeta> {
+        self.meta
+            .as_ref()
+            .ok_or_else(|| Error::General("token metadata not loaded".into()))
+    }
+
+    fn fresh_meta(&self) -> Result<TokenMeta> {
+        let p = &self.profile;
+        Ok(TokenMeta {
+            version: 1,
+            label: p.token.label.clone(),
+            serial: make_serial(&p.token.serial_pattern)?,
+            so_pin: Some(PinVerifier::new(p.pin.default_so_pin.as_bytes())?),
+            user_pin: Some(PinVerifier::new(p.pin.default_user_pin.as_bytes())?),
+            user_pin_to_be_changed: true,
+            so_pin_to_be_changed: true,
+            user_tries_left: p.pin.user_retries,
+            so_tries_left: p.pin.so_retries,
+        })
+    }
+
+    /// Brings the cache up to date with the store; creates the token on first use.
+    pub fn refresh(&mut self) -> Result<()> {
+        let snap = if self.meta.is_none() {
+            Some(self.store.load()?)
+        } else {
+            self.store.load_if_changed(self.generation)?
+        };
+        if let Some(snap) = snap {
+            self.apply(snap)?;
+        }
+        if self.meta.is_none() {
+            let meta = self.fresh_meta()?;
+            self.commit_meta(meta)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, snap: Snapshot) -> Result<()> {
+        let dir = self.store.dir().display().to_string();
+        self.meta = match snap.meta {
+            Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+                Error::DeviceError(format!("token store {dir}: metadata is not readable: {e}"))
+            })?),
+            None => None,
+        };
+        let mut seen = BTreeSet::new();
+        for (uid, bytes) in &snap.objects {
+            seen.insert(*uid);
+            let h = record_hash(bytes);
+            if let Some((handle, old)) = self.by_uid.get(uid) {
+                if *old == h {
+                    continue;
+                }
+                let obj = Object::from_record(*uid, bytes).map_err(|e| {
+                    Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}"))
+                })?;
+                let handle = *handle;
+                self.objects.insert(handle, Arc::new(obj));
+                self.by_uid.insert(*uid, (handle, h));
+            } else {
+                let obj = Object::from_record(*uid, bytes).map_err(|e| {
+                    Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}"))
+                })?;
+                let handle = self.next_handle();
+                self.objects.insert(handle, Arc::new(obj));
+                self.by_uid.insert(*uid, (handle, h));
+            }
+        }
+        let gone: Vec<u64> = self
+            .by_uid
+            .keys()
+            .filter(|u| !seen.contains(u))
+            .copied()
+            .collect();
+        for uid in gone {
+            if let Some((handle, _)) = self.by_uid.remove(&uid) {
+                self.objects.remove(&handle);
+            }
+        }
+        self.generation = snap.generation;
+        Ok(())
+    }
+
+    /// Commits `changes`; if another process committed in between, reloads.
+    fn commit(&mut self, changes: Vec<Change>) -> Result<()> {
+        let before = self.generation;
+        let after = self.store.commit(changes)?;
+        if after != before + 1 {
+            let snap = self.store.load()?;
+            self.apply(snap)?;
+        } else {
+            self.generation = after;
+        }
+        Ok(())
+    }
+
+    fn commit_meta(&mut self, meta: TokenMeta) -> Result<()> {
+        let bytes = serde_json::to_vec(&meta).map_err(|e| Error::General(e.to_string()))?;
+        self.commit(vec![Change::PutMeta(bytes)])?;
+        self.meta = Some(meta);
+        Ok(())
+    }
+
+    // ---- PINs -------------------------------------------------------------
+
+    fn check_new_pin_len(&self, pin: &[u8]) -> Result<()> {
+        let n = pin.len() as CK_ULONG;
+        if n < self.profile.pin.min_len || n > self.profile.pin.max_len {
+            return Err(Error::PinLenRange);
+        }
+        Ok(())
+    }
+
+    /// Checks a PIN, counting failures in the store.
+    pub fn verify_pin(&mut self, who: Who, pin: &[u8]) -> Result<()> {
+        let mut meta = self.meta()?.clone();
+        let (verifier, tries, max) = match who {
+            Who::User => (
+                meta.user_pin.clone(),
+                &mut meta.user_tries_left,
+                self.profile.pin.user_retries,
+            ),
+            Who::So => (
+                meta.so_pin.clone(),
+                &mut meta.so_tries_left,
+                self.profile.pin.so_retries,
+            ),
+        };
+        let verifier = verifier.ok_or(Error::UserPinNotInitialized)?;
+        if *tries == 0 {
+            return Err(Error::PinLocked);
+        }
+        if verifier.matches(pin)? {
+            if *tries != max {
+                *tries = max;
+                self.commit_meta(meta)?;
+            }
+            Ok(())
+        } else {
+            *tries -= 1;
+            let locked = *tries == 0;
+            self.commit_meta(meta)?;
+            Err(if locked {
+                Error::PinLocked
+            } else {
+                Error::PinIncorrect
+            })
+        }
+    }
+
+    /// `C_InitToken` after the caller checked that no session is open.
+    pub fn init_token(&mut self, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        self.verify_pin(Who::So, so_pin).map_err(|e| match e {
+            Error::UserPinNotInitialized => Error::PinIncorrect,
+            e => e,
+        })?;
+        let mut meta = self.meta()?.clone();
+        meta.label = crate::util::unpadded(label);
+        meta.user_pin = None;
+        meta.user_pin_to_be_changed = false;
+        meta.user_tries_left = self.profile.pin.user_retries;
+        meta.so_tries_left = self.profile.pin.so_retries;
+        let bytes = serde_json::to_vec(&meta).map_err(|e| Error::General(e.to_string()))?;
+        self.commit(vec![Change::DeleteAllObjects, Change::PutMeta(bytes)])?;
+        self.meta = Some(meta);
+        let token_handles: Vec<_> = self.by_uid.drain().map(|(_, (h, _))| h).collect();
+        for h in token_handles {
+            self.objects.remove(&h);
+        }
+        self.login = Login::Public;
+        Ok(())
+    }
+
+    /// `C_InitPIN` (the caller checked the SO is logged in on a R/W session).
+    pub fn init_user_pin(&mut self, pin: &[u8]) -> Result<()> {
+        self.check_new_pin_len(pin)?;
+        let mut meta = self.meta()?.clone();
+        meta.user_pin = Some(PinVerifier::new(pin)?);
+        meta.user_tries_left = self.profile.pin.user_retries;
+        meta.user_pin_to_be_changed = false;
+        self.commit_meta(meta)
+    }
+
+    /// `C_SetPIN` for `who`.
+    pub fn set_pin(&mut self, who: Who, old: &[u8], new: &[u8]) -> Result<()> {
+        self.verify_pin(who, old)?;
+        self.check_new_pin_len(new)?;
+        let mut meta = self.meta()?.clone();
+        let v = Some(PinVerifier::new(new)?);
+        match who {
+            Who::User => {
+                meta.user_pin = v;
+                meta.user_pin_to_be_changed = false;
+            }
+            Who::So => {
+                meta.so_pin = v;
+                meta.so_pin_to_be_changed = false;
+            }
+        }
+        self.commit_meta(meta)
+    }
+
+    // ---- info -------------------------------------------------------------
+
+    /// `CK_TOKEN_INFO.flags`.
+    pub fn flags(&self) -> Result<CK_FLAGS> {
+        let m = self.meta()?;
+        let p = &self.profile.pin;
+        let mut f =
+            CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED | self.profile.extra_token_flags();
+        if m.user_pin.is_some() {
+            f |= CKF_USER_PIN_INITIALIZED;
+        }
+        f |= pin_flags(
+            m.user_tries_left,
+            p.user_retries,
+            CKF_USER_PIN_COUNT_LOW,
+            CKF_USER_PIN_FINAL_TRY,
+            CKF_USER_PIN_LOCKED,
+        );
+        f |= pin_flags(
+            m.so_tries_left,
+            p.so_retries,
+            CKF_SO_PIN_COUNT_LOW,
+            CKF_SO_PIN_FINAL_TRY,
+            CKF_SO_PIN_LOCKED,
+        );
+        if m.user_pin_to_be_changed && m.user_pin.is_some() {
+            f |= CKF_USER_PIN_TO_BE_CHANGED;
+        }
+        if m.so_pin_to_be_changed {
+            f |= CKF_SO_PIN_TO_BE_CHANGED;
+        }
+        Ok(f)
+    }
+
+    /// Bytes used by (public, private) token objects.
+    pub fn memory_used(&self) -> (usize, usize) {
+        self.objects
+            .values()
+            .filter(|o| o.session.is_none())
+            .fold((0, 0), |(pu, pr), o| {
+                if o.is_private() {
+                    (pu, pr + o.size())
+                } else {
+                    (pu + o.size(), pr)
+                }
+            })
+    }
+
+    // ---- objects ----------------------------------------------------------
+
+    /// Whether the current login may see `o`.
+    pub fn visible(&self, o: &Object) -> bool {
+        !o.is_private() || self.login == Login::User
+    }
+
+    /// A visible object by handle.
+    pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
+        match self.objects.get(&handle) {
+            Some(o) if self.visible(o) => Ok(o.clone()),
+            _ => Err(Error::ObjectHandleInvalid(handle)),
+        }
+    }
+
+    /// Every visible object matching `template`, in handle order.
+    pub fn find(&self, template: &[crate::object::attribute::Attribute]) -> Vec<CK_OBJECT_HANDLE> {
+        let mut v: Vec<_> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| self.visible(o) && o.matches(template))
+            .map(|(h, _)| *h)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Stores a new object; token objects go to the store first.
+    pub fn insert(&mut self, mut obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        let handle = self.next_handle();
+        if obj.session.is_none() {
+            let max = self.profile.token.max_objects;
+            if max != 0 && self.by_uid.len() >= max {
+                return Err(Error::DeviceMemory);
+            }
+            obj.uid = tokenemu_store::new_uid();
+            let rec = obj.to_record();
+            self.commit(vec![Change::PutObject {
+                uid: obj.uid,
+                data: rec.clone(),
+            }])?;
+            self.by_uid.insert(obj.uid, (handle, record_hash(&rec)));
+        }
+        self.objects.insert(handle, Arc::new(obj));
+        Ok(handle)
+    }
+
+    /// Stores two new objects at once (a key pair): both or neither.
+    pub fn insert_pair(
+        &mut self,
+        a: Object,
+        b: Object,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let mut changes = Vec::new();
+        let mut out = Vec::new();
+        for mut obj in [a, b] {
+            let handle = self.next_handle();
+            if obj.session.is_none() {
+                obj.uid = tokenemu_store::new_uid();
+                changes.push(Change::PutObject {
+                    uid: obj.uid,
+                    data: obj.to_record(),
+                });
+            }
+            out.push((handle, obj));
+        }
+        self.commit(changes)?;
+        let mut handles = Vec::new();
+        for (handle, obj) in out {
+            if obj.session.is_none() {
+                self.by_uid
+                    .insert(obj.uid, (handle, record_hash(&obj.to_record())));
+            }
+            self.objects.insert(handle, Arc::new(obj));
+            handles.push(handle);
+        }
+        Ok((handles[0], handles[1]))
+    }
+
+    /// Replaces an object's attributes (`C_SetAttributeValue`).
+    pub fn replace(
+        &mut self,
+        handle: CK_OBJECT_HANDLE,
+        attrs: crate::object::attribute::AttrMap,
+    ) -> Result<()> {
+        let old = self.object(handle)?;
+        let obj = Object::new(old.uid, old.session, attrs);
+        if obj.session.is_none() {
+            let rec = obj.to_record();
+            self.commit(vec![Change::PutObject {
+                uid: obj.uid,
+                data: rec.clone(),
+            }])?;
+            self.by_uid.insert(obj.uid, (handle, record_hash(&rec)));
+        }
+        self.objects.insert(handle, Arc::new(obj));
+        Ok(())
+    }
+
+    /// Deletes an object.
+    pub fn remove(&mut self, handle: CK_OBJECT_HANDLE) -> Result<()> {
+        let obj = self.object(handle)?;
+        if obj.session.is_none() {
+            self.commit(vec![Change::DeleteObject { uid: obj.uid }])?;
+            self.by_uid.remove(&obj.uid);
+        }
+        self.objects.remove(&handle);
+        Ok(())
+    }
+
+    /// Drops the session objects of `session` (or of every session).
+    pub fn drop_session_objects(&mut self, session: Option<CK_SESSION_HANDLE>) {
+        self.objects.retain(|_, o| match (o.session, session) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(s), Some(t)) => s != t,
+        });
+    }
+}
+
+fn pin_flags(
+    left: u32,
+    max: u32,
+    low: CK_FLAGS,
+    final_try: CK_FLAGS,
+    locked: CK_FLAGS,
+) -> CK_FLAGS {
+    match left {
+        0 => locked | low,
+        1 => final_try | low,
+        l if l < max => low,
+        _ => 0,
+    }
+}
