@@ -1,0 +1,113 @@
+//! The one guard around every C entry point.
+//!
+//! [`entry!`] turns an inner body returning [`Outcome`] into a `CK_RV`:
+//! - a panic is caught (`std::panic::catch_unwind`) and reported as
+//!   `CKR_GENERAL_ERROR`; no unwind ever crosses the C ABI;
+//! - `entry!(Name, |m| …)` first fetches the initialised module
+//!   (`CKR_CRYPTOKI_NOT_INITIALIZED` if there is none) and hands the body an
+//!   `Arc<Module>`; the global lock is already released, so calls on
+//!   different sessions run in parallel;
+//! - `entry!(Name, || …)` is for the few functions that work without a
+//!   module (interface lookup, `C_Initialize`, `C_Finalize`);
+//! - `Err(e)` goes through the core's single table, `CK_RV::from(&e)`;
+//! - the function name and the return value's name are logged at `debug`
+//!   (never arguments: PINs and buffers stay out of logs).
+
+use tokenemu_core::ck::*;
+use tokenemu_core::Error;
+
+/// Why an entry point failed: a core error (keeps the reason for the log) or
+/// a return value the boundary decides itself (e.g. `CKR_FUNCTION_NOT_PARALLEL`,
+/// which the core's error enum has no variant for).
+#[derive(Debug)]
+pub enum Failure {
+    /// An error from the core or from pointer checks.
+    Core(Error),
+    /// A bare return value.
+    Rv(CK_RV),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Core(e)
+    }
+}
+
+/// What an inner entry body returns.
+pub type Outcome = Result<(), Failure>;
+
+/// Runs `body` under the panic guard and maps its result to a `CK_RV`.
+pub fn guard(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
+    crate::state::init_logging();
+    let rv = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(())) => CKR_OK,
+        Ok(Err(Failure::Rv(rv))) => rv,
+        Ok(Err(Failure::Core(e))) => {
+            let rv = CK_RV::from(&e);
+            if rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED {
+                tracing::warn!(function = name, error = %e, "call failed");
+            } else {
+                tracing::debug!(function = name, error = %e);
+            }
+            rv
+        }
+        Err(_) => {
+            tracing::error!(function = name, "panic caught at the C boundary");
+            CKR_GENERAL_ERROR
+        }
+    };
+    tracing::debug!(
+        function = name,
+        rv = %tokenemu_core::names::rv_name(rv),
+        "return"
+    );
+    rv
+}
+
+/// Wraps one C entry point; see the module docs.
+///
+/// ```ignore
+/// entry!(C_CloseSession, |m| Ok(m.close_session(h_session)?))
+/// entry!(C_GetInterfaceList, || { … })
+/// ```
+macro_rules! entry {
+    ($name:ident, |$m:ident| $body:expr) => {
+        $crate::boundary::guard(stringify!($name), || -> $crate::boundary::Outcome {
+            let $m = $crate::state::module()?;
+            $body
+        })
+    };
+    ($name:ident, || $body:expr) => {
+        $crate::boundary::guard(stringify!($name), || -> $crate::boundary::Outcome { $body })
+    };
+}
+pub(crate) use entry;
+
+/// `Ok(())` for bodies whose last expression is a core `Result<()>`.
+pub fn done(r: Result<(), Error>) -> Outcome {
+    r.map_err(Failure::Core)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_general_error() {
+        let rv = guard("test", || panic!("boom"));
+        assert_eq!(rv, CKR_GENERAL_ERROR);
+    }
+
+    #[test]
+    fn errors_map_through_the_core_table() {
+        assert_eq!(
+            guard("t", || Err(Error::PinIncorrect.into())),
+            CKR_PIN_INCORRECT
+        );
+        assert_eq!(
+            guard("t", || Err(Failure::Rv(CKR_FUNCTION_NOT_PARALLEL))),
+            CKR_FUNCTION_NOT_PARALLEL
+        );
+        assert_eq!(guard("t", || Ok(())), CKR_OK);
+    }
+}

@@ -1,0 +1,176 @@
+//! §5.14 Key management and §5.15 random number generation.
+
+use tokenemu_core::ck::*;
+use tokenemu_core::module::Module;
+use tokenemu_core::Error;
+
+use crate::boundary::{done, entry, Outcome};
+use crate::convert;
+use crate::ptr;
+
+/// Bytes asked of the core per step of `C_GenerateRandom`, so a huge request
+/// never makes us allocate more than this at once.
+const RANDOM_CHUNK: usize = 64 * 1024;
+
+/// `C_GenerateKey` (§5.14.1).
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    entry!(C_GenerateKey, |m| {
+        ptr::non_null(phKey)?;
+        // SAFETY: pMechanism / pTemplate follow the PKCS#11 conventions.
+        let (mech, t) = unsafe {
+            (
+                convert::mechanism(pMechanism)?,
+                convert::template(pTemplate, ulCount)?,
+            )
+        };
+        let h = m.generate_key(hSession, mech, t)?;
+        // SAFETY: phKey is a caller-provided handle slot (non-NULL).
+        done(unsafe { ptr::write(phKey, h) })
+    })
+}
+
+/// `C_GenerateKeyPair` (§5.14.2).
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateKeyPair(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    pPublicKeyTemplate: CK_ATTRIBUTE_PTR,
+    ulPublicKeyAttributeCount: CK_ULONG,
+    pPrivateKeyTemplate: CK_ATTRIBUTE_PTR,
+    ulPrivateKeyAttributeCount: CK_ULONG,
+    phPublicKey: CK_OBJECT_HANDLE_PTR,
+    phPrivateKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    entry!(C_GenerateKeyPair, |m| {
+        ptr::non_null(phPublicKey)?;
+        ptr::non_null(phPrivateKey)?;
+        // SAFETY: pMechanism and both templates follow the PKCS#11 conventions.
+        let mech = unsafe { convert::mechanism(pMechanism) }?;
+        // SAFETY: as above.
+        let public = unsafe { convert::template(pPublicKeyTemplate, ulPublicKeyAttributeCount) }?;
+        // SAFETY: as above.
+        let private =
+            unsafe { convert::template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount) }?;
+        let (hpub, hpriv) = m.generate_key_pair(hSession, mech, public, private)?;
+        // SAFETY: both handle slots are caller-provided and non-NULL.
+        done(unsafe {
+            ptr::write(phPublicKey, hpub).and_then(|()| ptr::write(phPrivateKey, hpriv))
+        })
+    })
+}
+
+/// Validates the session and the mechanism pointer of an unsupported key
+/// function, then reports `CKR_MECHANISM_INVALID` (no mechanism of this token
+/// wraps, unwraps or derives).
+///
+/// # Safety
+/// `p_mech` is NULL or a valid `CK_MECHANISM`.
+unsafe fn no_such_mechanism(
+    m: &Module,
+    s: CK_SESSION_HANDLE,
+    p_mech: *const CK_MECHANISM,
+) -> Outcome {
+    m.check_session(s)?;
+    // SAFETY: forwarded contract.
+    let mech = unsafe { ptr::read(p_mech) }?;
+    Err(Error::MechanismInvalid(mech.mechanism).into())
+}
+
+/// `C_WrapKey` (§5.14.3): no wrapping mechanism → `CKR_MECHANISM_INVALID`.
+#[no_mangle]
+pub unsafe extern "C" fn C_WrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    _hWrappingKey: CK_OBJECT_HANDLE,
+    _hKey: CK_OBJECT_HANDLE,
+    _pWrappedKey: CK_BYTE_PTR,
+    _pulWrappedKeyLen: CK_ULONG_PTR,
+) -> CK_RV {
+    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+    entry!(C_WrapKey, |m| unsafe {
+        no_such_mechanism(&m, hSession, pMechanism)
+    })
+}
+
+/// `C_UnwrapKey` (§5.14.4): no unwrapping mechanism → `CKR_MECHANISM_INVALID`.
+#[no_mangle]
+pub unsafe extern "C" fn C_UnwrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    _hUnwrappingKey: CK_OBJECT_HANDLE,
+    _pWrappedKey: CK_BYTE_PTR,
+    _ulWrappedKeyLen: CK_ULONG,
+    _pTemplate: CK_ATTRIBUTE_PTR,
+    _ulAttributeCount: CK_ULONG,
+    _phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+    entry!(C_UnwrapKey, |m| unsafe {
+        no_such_mechanism(&m, hSession, pMechanism)
+    })
+}
+
+/// `C_DeriveKey` (§5.14.5): no derivation mechanism → `CKR_MECHANISM_INVALID`.
+#[no_mangle]
+pub unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    _hBaseKey: CK_OBJECT_HANDLE,
+    _pTemplate: CK_ATTRIBUTE_PTR,
+    _ulAttributeCount: CK_ULONG,
+    _phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+    entry!(C_DeriveKey, |m| unsafe {
+        no_such_mechanism(&m, hSession, pMechanism)
+    })
+}
+
+/// `C_SeedRandom` (§5.15.1).
+#[no_mangle]
+pub unsafe extern "C" fn C_SeedRandom(
+    hSession: CK_SESSION_HANDLE,
+    pSeed: CK_BYTE_PTR,
+    ulSeedLen: CK_ULONG,
+) -> CK_RV {
+    entry!(C_SeedRandom, |m| {
+        // SAFETY: pSeed holds ulSeedLen bytes (NULL only with 0).
+        let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
+        done(m.seed_random(hSession, seed))
+    })
+}
+
+/// `C_GenerateRandom` (§5.15.2): filled in chunks of 64 KiB, so any length
+/// the caller's buffer really has is served without a matching allocation.
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateRandom(
+    hSession: CK_SESSION_HANDLE,
+    pRandomData: CK_BYTE_PTR,
+    ulRandomLen: CK_ULONG,
+) -> CK_RV {
+    entry!(C_GenerateRandom, |m| {
+        let len = ptr::to_usize(ulRandomLen)?;
+        if len > 0 {
+            ptr::non_null(pRandomData)?;
+        }
+        let mut off = 0;
+        loop {
+            let want = (len - off).min(RANDOM_CHUNK);
+            let chunk = m.generate_random(hSession, want)?;
+            let chunk = &chunk[..chunk.len().min(want)];
+            // SAFETY: pRandomData holds len bytes; off + chunk.len() ≤ len.
+            unsafe { ptr::copy_out(chunk, pRandomData.add(off)) };
+            off += chunk.len();
+            if off >= len || chunk.is_empty() {
+                return Ok(());
+            }
+        }
+    })
+}

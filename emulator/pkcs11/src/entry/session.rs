@@ -1,0 +1,126 @@
+//! §5.6 Session management (and the 3.0 additions `C_LoginUser`,
+//! `C_SessionCancel`, which this token does not support).
+
+use tokenemu_core::ck::*;
+use tokenemu_core::Error;
+
+use crate::boundary::{done, entry};
+use crate::ptr;
+
+/// `C_OpenSession` (§5.6.1). `pApplication` and `Notify` are accepted and
+/// ignored: this token never calls back.
+#[no_mangle]
+pub unsafe extern "C" fn C_OpenSession(
+    slotID: CK_SLOT_ID,
+    flags: CK_FLAGS,
+    _pApplication: CK_VOID_PTR,
+    _Notify: CK_NOTIFY,
+    phSession: CK_SESSION_HANDLE_PTR,
+) -> CK_RV {
+    entry!(C_OpenSession, |m| {
+        ptr::non_null(phSession)?;
+        let h = m.open_session(slotID, flags)?;
+        // SAFETY: phSession is a caller-provided CK_SESSION_HANDLE (non-NULL).
+        done(unsafe { ptr::write(phSession, h) })
+    })
+}
+
+/// `C_CloseSession` (§5.6.2).
+#[no_mangle]
+pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    entry!(C_CloseSession, |m| done(m.close_session(hSession)))
+}
+
+/// `C_CloseAllSessions` (§5.6.3).
+#[no_mangle]
+pub unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
+    entry!(C_CloseAllSessions, |m| done(m.close_all_sessions(slotID)))
+}
+
+/// `C_GetSessionInfo` (§5.6.5).
+#[no_mangle]
+pub unsafe extern "C" fn C_GetSessionInfo(
+    hSession: CK_SESSION_HANDLE,
+    pInfo: CK_SESSION_INFO_PTR,
+) -> CK_RV {
+    entry!(C_GetSessionInfo, |m| {
+        ptr::non_null(pInfo)?;
+        let info = m.session_info(hSession)?;
+        // SAFETY: pInfo is a caller-provided CK_SESSION_INFO.
+        done(unsafe { ptr::write(pInfo, info) })
+    })
+}
+
+/// `C_GetOperationState` (§5.6.7): not supported (after the session check).
+#[no_mangle]
+pub unsafe extern "C" fn C_GetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    _pOperationState: CK_BYTE_PTR,
+    _pulOperationStateLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry!(C_GetOperationState, |m| {
+        m.check_session(hSession)?;
+        Err(Error::FunctionNotSupported("C_GetOperationState").into())
+    })
+}
+
+/// `C_SetOperationState` (§5.6.8): not supported (after the session check).
+#[no_mangle]
+pub unsafe extern "C" fn C_SetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    _pOperationState: CK_BYTE_PTR,
+    _ulOperationStateLen: CK_ULONG,
+    _hEncryptionKey: CK_OBJECT_HANDLE,
+    _hAuthenticationKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry!(C_SetOperationState, |m| {
+        m.check_session(hSession)?;
+        Err(Error::FunctionNotSupported("C_SetOperationState").into())
+    })
+}
+
+/// `C_Login` (§5.6.9). A NULL PIN with length 0 is passed on as an empty PIN.
+#[no_mangle]
+pub unsafe extern "C" fn C_Login(
+    hSession: CK_SESSION_HANDLE,
+    userType: CK_USER_TYPE,
+    pPin: CK_UTF8CHAR_PTR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
+    entry!(C_Login, |m| {
+        // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
+        let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
+        done(m.login(hSession, userType, pin))
+    })
+}
+
+/// `C_Logout` (§5.6.11).
+#[no_mangle]
+pub unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    entry!(C_Logout, |m| done(m.logout(hSession)))
+}
+
+/// `C_LoginUser` (3.0 §5.6.10): not supported.
+#[no_mangle]
+pub unsafe extern "C" fn C_LoginUser(
+    _hSession: CK_SESSION_HANDLE,
+    _userType: CK_USER_TYPE,
+    _pPin: CK_UTF8CHAR_PTR,
+    _ulPinLen: CK_ULONG,
+    _pUsername: CK_UTF8CHAR_PTR,
+    _ulUsernameLen: CK_ULONG,
+) -> CK_RV {
+    entry!(C_LoginUser, |_m| Err(Error::FunctionNotSupported(
+        "C_LoginUser"
+    )
+    .into()))
+}
+
+/// `C_SessionCancel` (3.0 §5.6.6): not supported.
+#[no_mangle]
+pub unsafe extern "C" fn C_SessionCancel(_hSession: CK_SESSION_HANDLE, _flags: CK_FLAGS) -> CK_RV {
+    entry!(C_SessionCancel, |_m| Err(Error::FunctionNotSupported(
+        "C_SessionCancel"
+    )
+    .into()))
+}
