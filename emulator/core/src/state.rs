@@ -681,18 +681,6 @@ impl ModuleState {
                 (true, None) => return Err(Error::ArgumentsBad("a key is required")),
                 (false, _) => None,
             };
-            if let Some(k) = &key {
-                let bits = k.key_material()?.bits() as CK_ULONG;
-                let is_ec = k.key_type() == Some(CKK_EC);
-                // RSA and EC ranges are in bits; the profile says so per mechanism.
-                if (info.ulMinKeySize != 0 || info.ulMaxKeySize != 0)
-                    && (bits < info.ulMinKeySize
-                        || (info.ulMaxKeySize != 0 && bits > info.ulMaxKeySize))
-                    && !(is_ec && bits <= 521)
-                {
-                    return Err(Error::KeySizeRange);
-                }
-            }
             let ctx = key
                 .as_ref()
                 .is_some_and(|k| k.flag(CKA_ALWAYS_AUTHENTICATE));
@@ -710,6 +698,22 @@ impl ModuleState {
                 }
                 OpKind::SignRecover | OpKind::VerifyRecover => {
                     return Err(Error::MechanismInvalid(m.mech))
+                }
+            }
+            // Checked once the mechanism accepted the key, so a wrong kind of key
+            // reports CKR_KEY_TYPE_INCONSISTENT rather than a size error.
+            if let Some(k) = &key {
+                let bits = k.key_material()?.bits() as CK_ULONG;
+                if bits < info.ulMinKeySize || (info.ulMaxKeySize != 0 && bits > info.ulMaxKeySize)
+                {
+                    match kind {
+                        OpKind::Sign | OpKind::SignRecover => s.sign = None,
+                        OpKind::Verify | OpKind::VerifyRecover => s.verify = None,
+                        OpKind::Encrypt => s.encrypt = None,
+                        OpKind::Decrypt => s.decrypt = None,
+                        OpKind::Digest => s.digest = None,
+                    }
+                    return Err(Error::KeySizeRange);
                 }
             }
             s.context_login = false;
