@@ -3,6 +3,8 @@
 //! All integers are little-endian. Every decoder works on untrusted bytes:
 //! it returns a human-readable reason on any inconsistency and never panics.
 
+use std::collections::BTreeMap;
+
 use crate::Uid;
 
 /// Name of the marker file that identifies a tokenemu store directory.
@@ -51,7 +53,7 @@ fn truncate(s: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Blob files (objects/<uid>.obj and meta.bin)
+// Blob file (meta.bin)
 // ---------------------------------------------------------------------------
 
 const BLOB_MAGIC: [u8; 4] = *b"TEOB";
@@ -59,10 +61,10 @@ const BLOB_VERSION: u16 = 1;
 /// Size of the fixed header in front of every blob.
 pub(crate) const BLOB_HEADER_LEN: usize = 32;
 
-/// What a blob file holds; recorded in its header.
+/// What a blob file holds; recorded in its header (only meta is stored as a
+/// single blob; kind 1 is reserved).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BlobKind {
-    Object = 1,
     Meta = 2,
 }
 
@@ -86,8 +88,8 @@ pub(crate) fn encode_blob(kind: BlobKind, uid: Uid, generation: u64, data: &[u8]
     out
 }
 
-/// Verifies a blob file read from disk and strips its header in place.
-pub(crate) fn decode_blob(mut bytes: Vec<u8>, kind: BlobKind, uid: Uid) -> Result<Vec<u8>, String> {
+/// Verifies a blob file read from disk and returns a copy of its data.
+pub(crate) fn decode_blob(bytes: &[u8], kind: BlobKind, uid: Uid) -> Result<Vec<u8>, String> {
     if bytes.len() < BLOB_HEADER_LEN {
         return Err(format!(
             "truncated: {} bytes, shorter than the {BLOB_HEADER_LEN}-byte header",
@@ -139,26 +141,139 @@ pub(crate) fn decode_blob(mut bytes: Vec<u8>, kind: BlobKind, uid: Uid) -> Resul
             "header names uid {got_uid:016x} but the file belongs to uid {uid:016x}"
         ));
     }
-    bytes.drain(..BLOB_HEADER_LEN);
-    Ok(bytes)
+    Ok(bytes[BLOB_HEADER_LEN..].to_vec())
 }
 
-/// File name of an object inside `objects/`.
-pub(crate) fn object_file_name(uid: Uid) -> String {
-    format!("{uid:016x}.obj")
+// ---------------------------------------------------------------------------
+// Pack files (objects/<bucket>.pack)
+// ---------------------------------------------------------------------------
+
+/// The bucket an object lives in: the low byte of its uid (256 buckets, one
+/// pack file each, present only while non-empty).
+pub(crate) fn bucket_of(uid: Uid) -> u8 {
+    (uid & 0xff) as u8
 }
 
-/// Parses `<16 lowercase hex>.obj`; anything else is not an object file.
-pub(crate) fn parse_object_file_name(name: &str) -> Option<Uid> {
-    let hex = name.strip_suffix(".obj")?;
-    if hex.len() != 16
+/// File name of a bucket inside `objects/`.
+pub(crate) fn pack_file_name(bucket: u8) -> String {
+    format!("{bucket:02x}.pack")
+}
+
+/// Parses `<2 lowercase hex>.pack`; anything else is not a pack file.
+pub(crate) fn parse_pack_file_name(name: &str) -> Option<u8> {
+    let hex = name.strip_suffix(".pack")?;
+    if hex.len() != 2
         || !hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         return None;
     }
-    u64::from_str_radix(hex, 16).ok()
+    u8::from_str_radix(hex, 16).ok()
+}
+
+const PACK_MAGIC: [u8; 4] = *b"TEPK";
+const PACK_VERSION: u16 = 1;
+/// Size of the fixed header of a pack file.
+pub(crate) const PACK_HEADER_LEN: usize = 24;
+
+/// Encodes a pack file:
+/// `magic "TEPK" | version u16 | bucket u16 | count u32 | body_len u64 | crc32 u32 | body`,
+/// body = `count × (uid u64 | len u32 | data)` in increasing uid order. The
+/// CRC-32 covers the first 20 header bytes and the body.
+pub(crate) fn encode_pack(bucket: u8, entries: &BTreeMap<Uid, &[u8]>) -> Vec<u8> {
+    let body_len: usize = entries.values().map(|d| 12 + d.len()).sum();
+    let mut out = Vec::with_capacity(PACK_HEADER_LEN + body_len);
+    out.extend_from_slice(&PACK_MAGIC);
+    out.extend_from_slice(&PACK_VERSION.to_le_bytes());
+    out.extend_from_slice(&u16::from(bucket).to_le_bytes());
+    let count = u32::try_from(entries.len()).expect("more than 4G objects in a bucket");
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&(body_len as u64).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    for (uid, data) in entries {
+        out.extend_from_slice(&uid.to_le_bytes());
+        let len = u32::try_from(data.len()).expect("blob larger than 4 GiB");
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&out[..20]);
+    h.update(&out[PACK_HEADER_LEN..]);
+    let crc = h.finalize();
+    out[20..24].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Verifies a pack file and returns its entries (borrowing `bytes`), in
+/// increasing uid order.
+pub(crate) fn decode_pack(bytes: &[u8], bucket: u8) -> Result<Vec<(Uid, &[u8])>, String> {
+    if bytes.len() < PACK_HEADER_LEN {
+        return Err(format!(
+            "truncated: {} bytes, shorter than the {PACK_HEADER_LEN}-byte header",
+            bytes.len()
+        ));
+    }
+    let mut c = Cursor::new(&bytes[..PACK_HEADER_LEN]);
+    let magic = c.array::<4>().unwrap_or_default();
+    if magic != PACK_MAGIC {
+        return Err(format!("bad magic {magic:02x?}, expected \"TEPK\""));
+    }
+    let version = c.u16().unwrap_or_default();
+    if version != PACK_VERSION {
+        return Err(format!("unsupported pack version {version}"));
+    }
+    let got_bucket = c.u16().unwrap_or_default();
+    let count = c.u32().unwrap_or_default() as usize;
+    let body_len = c.u64().unwrap_or_default();
+    let crc = c.u32().unwrap_or_default();
+    let body = &bytes[PACK_HEADER_LEN..];
+    let actual = body.len() as u64;
+    if actual != body_len {
+        return Err(if actual < body_len {
+            format!("truncated: header announces {body_len} body bytes, file holds {actual}")
+        } else {
+            format!(
+                "{} trailing bytes after the {body_len} announced body bytes",
+                actual - body_len
+            )
+        });
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&bytes[..20]);
+    h.update(body);
+    let want = h.finalize();
+    if want != crc {
+        return Err(format!(
+            "checksum mismatch (stored {crc:08x}, computed {want:08x})"
+        ));
+    }
+    if got_bucket != u16::from(bucket) {
+        return Err(format!(
+            "header says bucket {got_bucket:02x} but the file is bucket {bucket:02x}"
+        ));
+    }
+    let mut c = Cursor::new(body);
+    let bad = |what: &str| format!("inconsistent pack structure: {what}");
+    let mut out = Vec::with_capacity(count.min(body.len() / 12));
+    let mut prev: Option<Uid> = None;
+    for _ in 0..count {
+        let uid = c.u64().ok_or_else(|| bad("entry header cut short"))?;
+        let len = c.u32().ok_or_else(|| bad("entry header cut short"))? as usize;
+        let data = c.bytes(len).ok_or_else(|| bad("entry data cut short"))?;
+        if bucket_of(uid) != bucket {
+            return Err(bad(&format!("uid {uid:016x} does not belong here")));
+        }
+        if prev.is_some_and(|p| p >= uid) {
+            return Err(bad("uids not strictly increasing"));
+        }
+        prev = Some(uid);
+        out.push((uid, data));
+    }
+    if !c.is_empty() {
+        return Err(bad("bytes left after the last entry"));
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -457,24 +572,42 @@ mod tests {
 
     #[test]
     fn blob_round_trip_and_damage() {
-        let enc = encode_blob(BlobKind::Object, 7, 3, b"hello");
-        assert_eq!(
-            decode_blob(enc.clone(), BlobKind::Object, 7).unwrap(),
-            b"hello"
-        );
-        assert!(decode_blob(enc.clone(), BlobKind::Meta, 7).is_err());
-        assert!(decode_blob(enc.clone(), BlobKind::Object, 8).is_err());
+        let enc = encode_blob(BlobKind::Meta, 7, 3, b"hello");
+        assert_eq!(decode_blob(&enc, BlobKind::Meta, 7).unwrap(), b"hello");
+        assert!(decode_blob(&enc, BlobKind::Meta, 8).is_err());
         for cut in 0..enc.len() {
-            assert!(decode_blob(enc[..cut].to_vec(), BlobKind::Object, 7).is_err());
+            assert!(decode_blob(&enc[..cut], BlobKind::Meta, 7).is_err());
         }
         for i in 0..enc.len() {
             let mut bad = enc.clone();
             bad[i] ^= 0x40;
-            assert!(
-                decode_blob(bad, BlobKind::Object, 7).is_err(),
-                "flip at {i}"
-            );
+            assert!(decode_blob(&bad, BlobKind::Meta, 7).is_err(), "flip at {i}");
         }
+    }
+
+    #[test]
+    fn pack_round_trip_and_damage() {
+        let mut entries: BTreeMap<Uid, &[u8]> = BTreeMap::new();
+        entries.insert(0x105, b"one");
+        entries.insert(0x205, b"");
+        entries.insert(0xff05, b"three");
+        let enc = encode_pack(5, &entries);
+        let dec = decode_pack(&enc, 5).unwrap();
+        assert_eq!(
+            dec,
+            entries.iter().map(|(&u, &d)| (u, d)).collect::<Vec<_>>()
+        );
+        assert!(decode_pack(&enc, 6).is_err());
+        for cut in 0..enc.len() {
+            assert!(decode_pack(&enc[..cut], 5).is_err());
+        }
+        for i in 0..enc.len() {
+            let mut bad = enc.clone();
+            bad[i] ^= 0x08;
+            assert!(decode_pack(&bad, 5).is_err(), "flip at {i}");
+        }
+        let empty = encode_pack(9, &BTreeMap::new());
+        assert!(decode_pack(&empty, 9).unwrap().is_empty());
     }
 
     #[test]
@@ -519,10 +652,11 @@ mod tests {
 
     #[test]
     fn names_and_marker() {
-        assert_eq!(object_file_name(0xab), "00000000000000ab.obj");
-        assert_eq!(parse_object_file_name("00000000000000ab.obj"), Some(0xab));
-        assert_eq!(parse_object_file_name("00000000000000AB.obj"), None);
-        assert_eq!(parse_object_file_name("00000000000000ab.obj.tmp"), None);
+        assert_eq!(pack_file_name(bucket_of(0x12ab)), "ab.pack");
+        assert_eq!(parse_pack_file_name("ab.pack"), Some(0xab));
+        assert_eq!(parse_pack_file_name("AB.pack"), None);
+        assert_eq!(parse_pack_file_name("ab.pack.tmp"), None);
+        assert_eq!(parse_pack_file_name("abc.pack"), None);
         assert!(check_marker(&marker_contents()).is_ok());
         assert!(check_marker(b"tokenemu-store\nformat 2\n").is_err());
         assert!(check_marker(b"softhsm").is_err());

@@ -14,20 +14,32 @@
 //!   tokenemu-store      marker: "tokenemu-store\nformat 1\n" — written first, on first use
 //!   tokenemu.lock       empty; flock()ed shared by readers, exclusive by writers
 //!   generation          16 bytes: "TEGN" | generation u64 | crc32
-//!   meta.bin            the meta blob (blob file, kind 2), absent when no meta
-//!   objects/<uid>.obj   one blob file (kind 1) per object; <uid> = 16 lowercase hex digits
+//!   meta.bin            the meta blob, absent when there is none
+//!   objects/<bb>.pack   the objects whose uid's low byte is 0x<bb> (256 buckets,
+//!                       a pack exists only while its bucket is non-empty)
 //!   journal             redo journal of the commit in progress (absent when idle)
 //!   history             advisory change log used to refresh caches incrementally
 //!   unplugged           present ⇔ the token is "unplugged" (hot-plug emulation)
 //!   *.tmp               temporaries of an interrupted write (removed on recovery)
 //! ```
 //!
-//! Every blob file starts with a 32-byte header
-//! `"TEOB" | version u16 | kind u16 | uid u64 | generation u64 | len u32 | crc32 u32`
-//! (the CRC-32 covers the header fields and the data), so a truncated, garbled
-//! or misplaced file is reported as [`StoreError::Corrupt`] naming the file,
-//! never returned as silent garbage. All integers are little-endian. Files
-//! are created with mode `0600`, directories with `0700`.
+//! Objects are grouped into 256 pack files rather than one file per object:
+//! loading 10,000 objects then reads at most 256 files (SoftHSM's
+//! file-per-object store re-reads thousands of files), while a commit
+//! rewrites only the packs it touches (about 1/256 of the data each).
+//!
+//! Every data file carries a header with magic, version, length and a CRC-32
+//! over header and contents:
+//! - pack: `"TEPK" | version u16 | bucket u16 | count u32 | body_len u64 | crc32 u32`
+//!   then `count × (uid u64 | len u32 | data)` in increasing uid order;
+//! - `meta.bin`: `"TEOB" | version u16 | kind u16 | uid u64 | generation u64 | len u32 | crc32 u32 | data`.
+//!
+//! A truncated, garbled or misplaced file is therefore reported as
+//! [`StoreError::Corrupt`] naming the file, never returned as silent garbage.
+//! A commit that would rewrite a damaged pack fails with `Corrupt` before
+//! anything is journalled; [`Store::wipe`] (which reads no pack) always
+//! repairs a store. All integers are little-endian. Files are created with
+//! mode `0600`, directories with `0700`.
 //!
 //! # Commit protocol
 //!
@@ -37,8 +49,9 @@
 //! 2. Write the complete list of changes plus the new generation to
 //!    `journal.tmp` (with CRC and end marker), `fsync`, rename to `journal`,
 //!    `fsync` the directory. From here on the commit is decided.
-//! 3. Apply it: each changed blob is written to `<name>.tmp`, `fsync`ed and
-//!    renamed into place; deletions unlink; then `objects/` is `fsync`ed.
+//! 3. Apply it: each changed pack (and `meta.bin`) is written to
+//!    `<name>.tmp`, `fsync`ed and renamed into place (emptied packs are
+//!    unlinked); then `objects/` is `fsync`ed.
 //! 4. Append a record to `history`; write `generation` (tmp + `fsync` + rename
 //!    + directory `fsync`).
 //! 5. Unlink `journal`.
@@ -57,7 +70,7 @@
 //! Each [`Store`] keeps the last loaded state in memory keyed on the
 //! generation. When another process has committed, the store reads `history`
 //! (one record per commit: generation and touched uids) and re-reads only the
-//! touched files; if the history does not cover every generation since the
+//! packs holding them; if the history does not cover every generation since the
 //! cached one (rotated, damaged, a `DeleteAllObjects`), it falls back to a full
 //! reload. History records are only trusted if their checksum is valid and
 //! every generation in the gap is present, so it can make loads faster but
@@ -244,8 +257,18 @@ const TMP_SUFFIX: &str = ".tmp";
 const HISTORY_MAX_LEN: u64 = 256 * 1024;
 /// Gaps wider than this many generations are not worth replaying from history.
 const HISTORY_MAX_GAP: u64 = 100_000;
-/// Above this many objects a full reload reads files on two threads.
-const PARALLEL_LOAD_THRESHOLD: usize = 512;
+/// From this many pack files on, a full reload reads on two threads.
+const PARALLEL_LOAD_THRESHOLD: usize = 64;
+
+/// A plan's object changes grouped by bucket.
+type BucketChanges<'a> = BTreeMap<u8, Vec<(Uid, Option<&'a [u8]>)>>;
+
+/// New contents of some objects (`None`: deleted) and, if it changed, of the
+/// meta blob.
+type Delta = (Vec<(Uid, Option<Vec<u8>>)>, Option<Option<Vec<u8>>>);
+
+/// Raw current contents of some buckets (`None`: no pack file).
+type Packs = BTreeMap<u8, Option<Vec<u8>>>;
 
 /// In-memory copy of the store at one generation.
 #[derive(Default)]
@@ -488,8 +511,8 @@ impl Store {
         fsx::flock(&self.lock_file, &self.lock_path, exclusive, deadline)
     }
 
-    fn object_path(&self, uid: Uid) -> PathBuf {
-        self.objects_dir.join(format::object_file_name(uid))
+    fn pack_path(&self, bucket: u8) -> PathBuf {
+        self.objects_dir.join(format::pack_file_name(bucket))
     }
 
     fn read_generation(&self) -> Result<u64, StoreError> {
@@ -564,7 +587,9 @@ impl Store {
                             dir = %self.dir.display(),
                             "replaying interrupted commit"
                         );
-                        self.apply(&Plan::new(&ops), generation)?;
+                        let plan = Plan::new(&ops);
+                        let packs = self.read_packs(&plan)?;
+                        self.apply(&plan, &packs, generation)?;
                         // The history may hold a torn record of this commit.
                         self.reset_history(generation)?;
                         if current != Some(generation) {
@@ -598,33 +623,73 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the files of a (journalled) plan. Idempotent.
-    fn apply(&self, plan: &Plan<'_>, generation: u64) -> Result<(), StoreError> {
-        let mut objects_touched = !plan.objects.is_empty();
+    /// Reads (and verifies) the current pack of every bucket the plan
+    /// modifies, so that a damaged pack is reported before anything is
+    /// journalled. After `DeleteAllObjects` nothing needs reading.
+    fn read_packs(&self, plan: &Plan<'_>) -> Result<Packs, StoreError> {
+        let mut packs = Packs::new();
+        if plan.delete_all {
+            return Ok(packs);
+        }
+        for &uid in plan.objects.keys() {
+            let bucket = format::bucket_of(uid);
+            if let std::collections::btree_map::Entry::Vacant(slot) = packs.entry(bucket) {
+                let path = self.pack_path(bucket);
+                let bytes = fsx::read_optional(&path)?;
+                if let Some(b) = &bytes {
+                    decode_pack(b, bucket, &path)?;
+                }
+                slot.insert(bytes);
+            }
+        }
+        Ok(packs)
+    }
+
+    /// Writes the files of a (journalled) plan, given the packs it modifies
+    /// as returned by [`Store::read_packs`]. Idempotent.
+    fn apply(&self, plan: &Plan<'_>, packs: &Packs, generation: u64) -> Result<(), StoreError> {
+        let mut by_bucket: BucketChanges<'_> = BTreeMap::new();
+        for (&uid, &data) in &plan.objects {
+            by_bucket
+                .entry(format::bucket_of(uid))
+                .or_default()
+                .push((uid, data));
+        }
+        let mut objects_touched = !by_bucket.is_empty();
         if plan.delete_all {
             for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
                 let entry = entry.map_err(io_err(&self.objects_dir))?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                let keep = format::parse_object_file_name(&name)
-                    .is_some_and(|uid| matches!(plan.objects.get(&uid), Some(Some(_))));
-                if !keep
-                    && (format::parse_object_file_name(&name).is_some()
-                        || name.ends_with(TMP_SUFFIX))
-                {
+                let stale = match format::parse_pack_file_name(&name) {
+                    Some(bucket) => !by_bucket.contains_key(&bucket),
+                    None => name.ends_with(TMP_SUFFIX),
+                };
+                if stale {
                     fsx::remove_optional(&entry.path())?;
                     objects_touched = true;
                 }
             }
         }
-        for (&uid, data) in &plan.objects {
-            let path = self.object_path(uid);
-            match data {
-                Some(data) => {
-                    let bytes = format::encode_blob(BlobKind::Object, uid, generation, data);
-                    fsx::write_durable(&tmp_path(&path), &path, &bytes)?;
-                }
-                None => fsx::remove_optional(&path)?,
+        for (&bucket, changes) in &by_bucket {
+            let path = self.pack_path(bucket);
+            // After DeleteAllObjects the bucket is rebuilt from the plan alone.
+            let existing = packs.get(&bucket).and_then(Option::as_ref);
+            let mut entries: BTreeMap<Uid, &[u8]> = match existing {
+                Some(bytes) => decode_pack(bytes, bucket, &path)?.into_iter().collect(),
+                None => BTreeMap::new(),
+            };
+            for &(uid, data) in changes {
+                match data {
+                    Some(d) => entries.insert(uid, d),
+                    None => entries.remove(&uid),
+                };
+            }
+            if entries.is_empty() {
+                fsx::remove_optional(&path)?;
+            } else {
+                let bytes = format::encode_pack(bucket, &entries);
+                fsx::write_durable(&tmp_path(&path), &path, &bytes)?;
             }
         }
         if objects_touched {
@@ -695,6 +760,10 @@ impl Store {
     }
 
     fn commit_locked(&self, ops: &[Op], current: u64, generation: u64) -> Result<(), StoreError> {
+        let plan = Plan::new(ops);
+        // Verify what will be rewritten before deciding the commit: a damaged
+        // pack fails this commit cleanly instead of wedging recovery.
+        let packs = self.read_packs(&plan)?;
         let journal = self.dir.join(JOURNAL_NAME);
         fsx::write_durable(
             &tmp_path(&journal),
@@ -702,8 +771,7 @@ impl Store {
             &format::encode_journal(generation, ops),
         )?;
         fsx::fsync_dir(&self.dir)?;
-        let plan = Plan::new(ops);
-        self.apply(&plan, generation)?;
+        self.apply(&plan, &packs, generation)?;
         let mut flags = 0;
         if plan.delete_all {
             flags |= format::HIST_RESET;
@@ -832,21 +900,30 @@ impl Store {
         Ok(state.cache.get_or_insert_with(Cache::default))
     }
 
-    /// Reads the files named by a history delta.
-    #[allow(clippy::type_complexity)]
-    fn read_delta(
-        &self,
-        uids: &BTreeSet<Uid>,
-        meta: bool,
-    ) -> Result<(Vec<(Uid, Option<Vec<u8>>)>, Option<Option<Vec<u8>>>), StoreError> {
-        let mut objs = Vec::with_capacity(uids.len());
+    /// Reads the current contents of the objects named by a history delta.
+    fn read_delta(&self, uids: &BTreeSet<Uid>, meta: bool) -> Result<Delta, StoreError> {
+        let mut by_bucket: BTreeMap<u8, Vec<Uid>> = BTreeMap::new();
         for &uid in uids {
-            let path = self.object_path(uid);
-            let data = match fsx::read_optional(&path)? {
-                Some(bytes) => Some(decode(bytes, BlobKind::Object, uid, &path)?),
-                None => None,
+            by_bucket
+                .entry(format::bucket_of(uid))
+                .or_default()
+                .push(uid);
+        }
+        let mut objs = Vec::with_capacity(uids.len());
+        for (bucket, wanted) in by_bucket {
+            let path = self.pack_path(bucket);
+            let bytes = fsx::read_optional(&path)?;
+            let entries = match &bytes {
+                Some(b) => decode_pack(b, bucket, &path)?,
+                None => Vec::new(),
             };
-            objs.push((uid, data));
+            for uid in wanted {
+                let data = entries
+                    .binary_search_by_key(&uid, |&(u, _)| u)
+                    .ok()
+                    .map(|i| entries[i].1.to_vec());
+                objs.push((uid, data));
+            }
         }
         let meta_val = if meta { Some(self.read_meta()?) } else { None };
         Ok((objs, meta_val))
@@ -855,45 +932,53 @@ impl Store {
     fn read_meta(&self) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.dir.join(META_NAME);
         match fsx::read_optional(&path)? {
-            Some(bytes) => decode(bytes, BlobKind::Meta, 0, &path).map(Some),
+            Some(bytes) => decode(&bytes, BlobKind::Meta, 0, &path).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Reads every object file.
+    /// Reads every pack file.
     fn full_load(&self, generation: u64) -> Result<Cache, StoreError> {
         let mut files = Vec::new();
         for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
             let entry = entry.map_err(io_err(&self.objects_dir))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if let Some(uid) = format::parse_object_file_name(&name) {
-                files.push((uid, entry.path()));
+            if let Some(bucket) = format::parse_pack_file_name(&name) {
+                files.push((bucket, entry.path()));
             } else if !name.ends_with(TMP_SUFFIX) {
-                tracing::warn!(path = %entry.path().display(), "ignoring unexpected file in object directory");
+                tracing::warn!(
+                    path = %entry.path().display(),
+                    "ignoring unexpected file in object directory"
+                );
             }
         }
-        let read_all = |chunk: &[(Uid, PathBuf)]| -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {
-            chunk
-                .iter()
-                .map(|(uid, path)| {
-                    let bytes = fs::read(path).map_err(|e| {
-                        if e.kind() == io::ErrorKind::NotFound {
-                            // Listed but gone while we hold the lock: only an
-                            // outside actor can do that.
-                            StoreError::Corrupt {
-                                path: path.clone(),
-                                reason: "object file vanished during load".to_owned(),
-                            }
-                        } else {
-                            io_err(path)(e)
+        let read_all = |chunk: &[(u8, PathBuf)]| -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {
+            // One scratch buffer per thread; one right-sized copy per object.
+            let mut scratch = Vec::new();
+            let mut out = Vec::new();
+            for (bucket, path) in chunk {
+                read_into(path, &mut scratch).map_err(|e| {
+                    if e.kind() == io::ErrorKind::NotFound {
+                        // Listed but gone while we hold the lock: only an
+                        // outside actor can do that.
+                        StoreError::Corrupt {
+                            path: path.clone(),
+                            reason: "pack file vanished during load".to_owned(),
                         }
-                    })?;
-                    Ok((*uid, decode(bytes, BlobKind::Object, *uid, path)?))
-                })
-                .collect()
+                    } else {
+                        io_err(path)(e)
+                    }
+                })?;
+                out.extend(
+                    decode_pack(&scratch, *bucket, path)?
+                        .into_iter()
+                        .map(|(uid, data)| (uid, data.to_vec())),
+                );
+            }
+            Ok(out)
         };
-        let loaded: Vec<(Uid, Vec<u8>)> = if files.len() >= PARALLEL_LOAD_THRESHOLD {
+        let loaded = if files.len() >= PARALLEL_LOAD_THRESHOLD {
             let (a, b) = files.split_at(files.len() / 2);
             std::thread::scope(|s| {
                 let hb = s.spawn(|| read_all(b));
@@ -941,7 +1026,18 @@ fn apply_to_cache(cache: &mut Cache, ops: Vec<Op>) {
     }
 }
 
-fn decode(bytes: Vec<u8>, kind: BlobKind, uid: Uid, path: &Path) -> Result<Vec<u8>, StoreError> {
+fn decode_pack<'b>(
+    bytes: &'b [u8],
+    bucket: u8,
+    path: &Path,
+) -> Result<Vec<(Uid, &'b [u8])>, StoreError> {
+    format::decode_pack(bytes, bucket).map_err(|reason| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn decode(bytes: &[u8], kind: BlobKind, uid: Uid, path: &Path) -> Result<Vec<u8>, StoreError> {
     format::decode_blob(bytes, kind, uid).map_err(|reason| StoreError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -952,6 +1048,29 @@ fn tmp_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(TMP_SUFFIX);
     PathBuf::from(s)
+}
+
+/// Reads a whole file into `buf` (reused between calls) without the
+/// `statx`/`lseek` calls that `fs::read` makes for its size hint.
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut f = File::open(path)?;
+    if buf.len() < 8192 {
+        buf.resize(8192, 0);
+    }
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(())
 }
 
 /// Reads at most `buf.len()` bytes of a small file.
