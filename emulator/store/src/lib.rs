@@ -1136,3 +1136,77 @@ fn check_adoptable(dir: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulates a writer killed after its journal became durable but before
+    /// (or while) applying it: the next reader or writer must complete it.
+    #[test]
+    fn decided_journal_is_replayed_by_reader_and_open() {
+        let tmp = tempfile_dir();
+        let store = Store::open(&tmp).unwrap();
+        store
+            .commit(vec![
+                Change::PutObject {
+                    uid: 0x101,
+                    data: b"a".to_vec(),
+                },
+                Change::PutObject {
+                    uid: 0x202,
+                    data: b"b".to_vec(),
+                },
+            ])
+            .unwrap();
+        store.load().unwrap(); // warm cache at generation 1
+        let ops = vec![
+            Op::Put {
+                uid: 0x101,
+                data: b"a2".to_vec(),
+            },
+            Op::Delete { uid: 0x202 },
+            Op::Put {
+                uid: 0x303,
+                data: b"c".to_vec(),
+            },
+            Op::PutMeta(b"meta".to_vec()),
+        ];
+        let journal = tmp.join(JOURNAL_NAME);
+        fs::write(&journal, format::encode_journal(2, &ops)).unwrap();
+        // Half applied: only the first pack was rewritten.
+        let mut first = BTreeMap::new();
+        first.insert(0x101u64, &b"a2"[..]);
+        fs::write(tmp.join("objects/01.pack"), format::encode_pack(1, &first)).unwrap();
+        fs::write(tmp.join("objects/03.pack.tmp"), b"partial").unwrap();
+
+        // Lock-free generation still shows the last completed commit.
+        assert_eq!(store.generation().unwrap(), 1);
+        let snap = store.load().unwrap();
+        assert_eq!(snap.generation, 2);
+        assert_eq!(snap.objects.len(), 2);
+        assert_eq!(snap.objects[&0x101], b"a2");
+        assert_eq!(snap.objects[&0x303], b"c");
+        assert_eq!(snap.meta.as_deref(), Some(&b"meta"[..]));
+        assert!(!journal.exists());
+        assert!(!tmp.join("objects/03.pack.tmp").exists());
+        assert_eq!(store.commit(vec![Change::DeleteAllObjects]).unwrap(), 3);
+
+        // Same through open(), and a journal whose generation file update
+        // already happened (crash just before unlinking it) is harmless.
+        fs::write(&journal, format::encode_journal(3, &[Op::DeleteAll])).unwrap();
+        let again = Store::open(&tmp).unwrap();
+        assert!(!journal.exists());
+        let snap = again.load().unwrap();
+        assert_eq!(snap.generation, 3);
+        assert!(snap.objects.is_empty());
+        assert_eq!(snap.meta.as_deref(), Some(&b"meta"[..]));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tokenemu-store-unit-{:016x}", new_uid()));
+        fs::create_dir(&dir).unwrap();
+        dir
+    }
+}

@@ -312,6 +312,7 @@ fn crash_test_sigkill_at_random_moments() {
     };
     let reader = Store::open(&dir).unwrap();
     let (mut kills, mut live_loads, mut early_kills) = (0, 0, 0);
+    let (mut decided_pending, mut undecided_pending) = (0, 0);
     let started = Instant::now();
     while (kills < 20 || k.ok_lines < 1000) && kills < 200 {
         let mut child = child_command("crash", &dir).spawn().unwrap();
@@ -359,6 +360,12 @@ fn crash_test_sigkill_at_random_moments() {
             k.absorb(&line);
         }
         kills += 1;
+        // Did the kill interrupt a commit? (for the report)
+        if dir.join("journal").exists() {
+            decided_pending += 1;
+        } else if dir.join("journal.tmp").exists() {
+            undecided_pending += 1;
+        }
 
         // The already-open reader recovers the dead writer's journal ...
         check_against_knowledge(&reader.load().unwrap(), &k);
@@ -371,7 +378,8 @@ fn crash_test_sigkill_at_random_moments() {
     let snap = Store::open(&dir).unwrap().load().unwrap();
     check_against_knowledge(&snap, &k);
     eprintln!(
-        "crash test: {kills} SIGKILLs ({early_kills} early), {} reported commits, \
+        "crash test: {kills} SIGKILLs ({early_kills} early; {decided_pending} left a journal to \
+         replay, {undecided_pending} an unfinished journal to discard), {} reported commits, \
          final generation {}, {} objects, {} deletions reported, {live_loads} concurrent loads, {:.1?}",
         k.ok_lines,
         snap.generation,
@@ -380,6 +388,10 @@ fn crash_test_sigkill_at_random_moments() {
         started.elapsed()
     );
     assert!(kills >= 20);
+    assert!(
+        decided_pending + undecided_pending > 0,
+        "no kill landed inside a commit"
+    );
     assert!(k.ok_lines >= 1000);
 }
 
