@@ -223,14 +223,55 @@ mod tests {
         // (q - 1) G = -G via the constant-time path.
         let minus_one = -C::Sc::ONE;
         let p = mul_base::<C>(&minus_one);
-        let (aff, id) = p.to_affine();
+        let (aff, id) = p.normalize();
         assert!(!bool::from(id));
         assert!(bool::from(aff.x.ct_eq(&C::G.x) & aff.y.ct_eq(&(-C::G.y))));
         // 2G two ways.
         let two = C::Sc::ONE + C::Sc::ONE;
-        let (a1, _) = mul_base::<C>(&two).to_affine();
-        let (a2, _) = double::<C>(&Projective::from_affine(&C::G)).to_affine();
+        let (a1, _) = mul_base::<C>(&two).normalize();
+        let (a2, _) = double::<C>(&Projective::from_affine(&C::G)).normalize();
         assert!(bool::from(a1.x.ct_eq(&a2.x) & a1.y.ct_eq(&a2.y)));
+    }
+
+    /// The 2-torsion point of an Edwards-derived curve is `(t, 0)` with
+    /// `t = (e + d) / 6`, e = 1 (gost.md §1, RFC 7836). It and `G + T` are on
+    /// the curve but outside the order-q subgroup, so keys must reject them.
+    fn check_torsion_rejected<C: Curve>(edwards_d: C::Fe) {
+        let six = C::Fe::ONE.double() + C::Fe::ONE.double().double();
+        let t = (C::Fe::ONE + edwards_d) * six.invert();
+        let torsion = Affine {
+            x: t,
+            y: C::Fe::ZERO,
+        };
+        assert!(bool::from(is_on_curve::<C>(&torsion)));
+        let mut xb = vec![0u8; C::Fe::BYTES];
+        let mut yb = vec![0u8; C::Fe::BYTES];
+        let enc = |p: &Affine<C::Fe>, xb: &mut [u8], yb: &mut [u8]| {
+            p.x.write_be_bytes(xb);
+            p.y.write_be_bytes(yb);
+        };
+        enc(&torsion, &mut xb, &mut yb);
+        assert!(crate::sign::decode_point::<C>(&xb, &yb).is_none());
+        let (g_plus_t, _) = crate::point::add::<C>(
+            &Projective::from_affine(&C::G),
+            &Projective::from_affine(&torsion),
+        )
+        .normalize();
+        assert!(bool::from(is_on_curve::<C>(&g_plus_t)));
+        enc(&g_plus_t, &mut xb, &mut yb);
+        assert!(crate::sign::decode_point::<C>(&xb, &yb).is_none());
+        enc(&C::G, &mut xb, &mut yb);
+        assert!(crate::sign::decode_point::<C>(&xb, &yb).is_some());
+    }
+
+    #[test]
+    fn cofactor_curves_reject_small_order_components() {
+        check_torsion_rejected::<Tc26_256A>(FpP256::from_hex(
+            "0605F6B7C183FA81578BC39CFAD518132B9DF62897009AF7E522C32D6DC7BFFB",
+        ));
+        check_torsion_rejected::<Tc26_512C>(FpP512::from_hex(
+            "9E4F5D8C017D8D9F13A5CF3CDF5BFE4DAB402D54198E31EBDE28A0621050439CA6B39E0A515C06B304E2CE43E79E369E91A0CFC2BC2A22B4CA302DBB33EE7550",
+        ));
     }
 
     #[test]
@@ -238,5 +279,126 @@ mod tests {
         for ps in param_sets() {
             with_curve!(ps.curve, C => check_curve::<C>());
         }
+    }
+}
+
+/// Differential tests of the hand-written Montgomery arithmetic against
+/// crypto-bigint's generic modular arithmetic.
+#[cfg(test)]
+mod oracle {
+    use crypto_bigint::{NonZero, Uint};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::field::{into_option, Field};
+
+    fn check<F: Field, const L: usize>(modulus_hex: &str, a: &[u8], b: &[u8]) {
+        let padded = format!("{:0>width$}", modulus_hex, width = 16 * L);
+        let p = Uint::<L>::from_be_slice(&::hex::decode(padded).expect("hex"));
+        let x = Uint::<L>::from_be_slice(a);
+        let y = Uint::<L>::from_be_slice(b);
+        let (Some(fx), Some(fy)) = (
+            into_option(F::from_be_bytes(a)),
+            into_option(F::from_be_bytes(b)),
+        ) else {
+            assert!(x >= p || y >= p, "canonical input rejected");
+            return;
+        };
+        assert!(x < p && y < p, "non-canonical input accepted");
+        let nz = NonZero::new(p).expect("p != 0");
+        let enc = |v: F| {
+            let mut out = vec![0u8; F::BYTES];
+            v.write_be_bytes(&mut out);
+            Uint::<L>::from_be_slice(&out)
+        };
+        assert_eq!(enc(fx), x);
+        assert_eq!(enc(fx * fy), x.mul_mod_vartime(&y, &nz));
+        assert_eq!(enc(fx.square()), x.mul_mod_vartime(&x, &nz));
+        assert_eq!(enc(fx + fy), x.add_mod(&y, &p));
+        assert_eq!(enc(fx - fy), x.sub_mod(&y, &p));
+        assert_eq!(enc(-fx), Uint::<L>::ZERO.sub_mod(&x, &p));
+        if x != Uint::<L>::ZERO {
+            assert_eq!(enc(fx * fx.invert()), Uint::<L>::ONE);
+        }
+        // Reduction of arbitrary 8L-byte strings (digests, x mod q).
+        let mut wide = a.to_vec();
+        wide[0] |= 0x80;
+        let w = Uint::<L>::from_be_slice(&wide);
+        assert_eq!(enc(F::from_be_bytes_reduced(&wide)), w.rem_vartime(&nz));
+    }
+
+    fn edge_values(modulus_hex: &str, bytes: usize) -> Vec<Vec<u8>> {
+        let padded = format!("{:0>width$}", modulus_hex, width = 2 * bytes);
+        let p = ::hex::decode(padded).expect("hex");
+        let sub = |k: u8| {
+            let mut v = p.clone();
+            let mut borrow = k;
+            for b in v.iter_mut().rev() {
+                let (r, o) = b.overflowing_sub(borrow);
+                *b = r;
+                borrow = u8::from(o);
+                if borrow == 0 {
+                    break;
+                }
+            }
+            v
+        };
+        let mut one = vec![0u8; bytes];
+        one[bytes - 1] = 1;
+        vec![
+            vec![0u8; bytes],
+            one,
+            sub(1),
+            sub(2),
+            p.clone(),
+            vec![0xFF; bytes],
+        ]
+    }
+
+    macro_rules! oracle_test {
+        ($test:ident, $fe:ty, $limbs:literal, $hex:expr) => {
+            proptest! {
+                #[test]
+                fn $test(a in proptest::collection::vec(any::<u8>(), 8 * $limbs),
+                         b in proptest::collection::vec(any::<u8>(), 8 * $limbs),
+                         top in 0u8..4) {
+                    let mut a = a;
+                    // Bias towards values just below the modulus half of the time.
+                    if top == 0 {
+                        let e = edge_values($hex, 8 * $limbs);
+                        a[..4].copy_from_slice(&e[2][..4]);
+                    }
+                    check::<$fe, $limbs>($hex, &a, &b);
+                }
+            }
+        };
+    }
+
+    oracle_test!(fp_p256, FpP256, 4, hex::CPA_P);
+    oracle_test!(fp_test256, FpTest256, 4, hex::TEST256_P);
+    oracle_test!(fp_cpc, FpCpC, 4, hex::CPC_P);
+    oracle_test!(sc_tc256a, ScTc256A, 4, hex::TC256A_Q);
+    oracle_test!(fp_p512, FpP512, 8, hex::TC512A_P);
+    oracle_test!(fp_test512, FpTest512, 8, hex::TEST512_P);
+    oracle_test!(sc_tc512c, ScTc512C, 8, hex::TC512C_Q);
+
+    #[test]
+    fn edges() {
+        fn all<F: Field, const L: usize>(hex: &str) {
+            let e = edge_values(hex, 8 * L);
+            for a in &e {
+                for b in &e {
+                    check::<F, L>(hex, a, b);
+                }
+            }
+        }
+        all::<FpP256, 4>(hex::CPA_P);
+        all::<FpCpB, 4>(hex::CPB_P);
+        all::<ScCpA, 4>(hex::CPA_Q);
+        all::<ScTc256A, 4>(hex::TC256A_Q);
+        all::<FpP512, 8>(hex::TC512A_P);
+        all::<FpTc512B, 8>(hex::TC512B_P);
+        all::<ScTest512, 8>(hex::TEST512_Q);
+        all::<ScTc512C, 8>(hex::TC512C_Q);
     }
 }

@@ -132,7 +132,7 @@ impl<F: Field> Projective<F> {
 
     /// Converts to affine with one (constant-time) inversion; the flag is set
     /// for the identity, in which case the coordinates are zero.
-    pub(crate) fn to_affine(&self) -> (Affine<F>, Choice) {
+    pub(crate) fn normalize(&self) -> (Affine<F>, Choice) {
         let zinv = self.z.invert();
         (
             Affine {

@@ -60,7 +60,7 @@ pub(crate) fn random_scalar<C: Curve>() -> C::Sc {
 /// One signing attempt with nonce `k`: `Some((r, s))`, or `None` if r or s is 0.
 pub(crate) fn sign_with_k<C: Curve>(d: &C::Sc, e: &C::Sc, k: &C::Sc) -> Option<(C::Sc, C::Sc)> {
     let mut c = mul_base::<C>(k);
-    let (mut aff, _) = c.to_affine();
+    let (mut aff, _) = c.normalize();
     let mut xb = Zeroizing::new([0u8; MAX_BYTES]);
     let n = C::Fe::BYTES;
     aff.x.write_be_bytes(&mut xb[..n]);
@@ -121,7 +121,7 @@ pub(crate) fn public_key<C: Curve>(d_be: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut d = into_option(scalar_from_be::<C>(d_be)).expect("validated signing key");
     let mut p = mul_base::<C>(&d);
     d.zeroize();
-    let (aff, _) = p.to_affine();
+    let (aff, _) = p.normalize();
     p.zeroize();
     let n = C::Fe::BYTES;
     let mut x = vec![0u8; n];
@@ -143,7 +143,11 @@ pub(crate) fn decode_point<C: Curve>(x_be: &[u8], y_be: &[u8]) -> Option<Affine<
     if C::COFACTOR != 1 {
         let mut q = [0u64; MAX_LIMBS];
         C::Sc::write_modulus_limbs(&mut q[..C::Sc::LIMBS]);
-        if !bool::from(mul_vartime_limbs::<C>(&p, &q[..C::Sc::LIMBS]).is_identity()) {
+        // On these curves the complete formulas are complete only on the
+        // odd-order subgroup; outside it they may degenerate to (0 : 0 : 0),
+        // which is absorbing. Accept only a genuine identity (0 : Y : 0), Y != 0.
+        let qp = mul_vartime_limbs::<C>(&p, &q[..C::Sc::LIMBS]);
+        if !bool::from(qp.is_identity() & !qp.y.is_zero()) {
             return None;
         }
     }
@@ -167,7 +171,7 @@ pub(crate) fn verify<C: Curve>(q: &Affine<C::Fe>, digest: &[u8], sig: &[u8]) -> 
     if bool::from(c.is_identity()) {
         return false;
     }
-    let (aff, _) = c.to_affine();
+    let (aff, _) = c.normalize();
     let mut xb = [0u8; MAX_BYTES];
     aff.x.write_be_bytes(&mut xb[..n]);
     let x = C::Sc::from_be_bytes_reduced(&xb[..n]);
