@@ -69,6 +69,8 @@ pub enum Error {
     MechanismInvalid(CK_MECHANISM_TYPE),
     #[error("mechanism parameter is invalid: {0}")]
     MechanismParamInvalid(&'static str),
+    #[error("the domain parameters are invalid or not supported")]
+    DomainParamsInvalid,
     #[error("the elliptic curve is not supported")]
     CurveNotSupported,
     #[error("an operation of this kind is already active")]
@@ -135,9 +137,9 @@ pub enum Error {
     General(String),
 }
 
-impl From<tokenemu_crypto::CryptoError> for Error {
-    fn from(e: tokenemu_crypto::CryptoError) -> Self {
-        use tokenemu_crypto::CryptoError as C;
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        use crate::crypto::CryptoError as C;
         match e {
             C::InvalidSignature => Error::SignatureInvalid,
             C::SignatureLength => Error::SignatureLenRange,
@@ -183,6 +185,7 @@ impl From<&Error> for CK_RV {
             ActionProhibited => CKR_ACTION_PROHIBITED,
             MechanismInvalid(_) => CKR_MECHANISM_INVALID,
             MechanismParamInvalid(_) => CKR_MECHANISM_PARAM_INVALID,
+            DomainParamsInvalid => CKR_DOMAIN_PARAMS_INVALID,
             CurveNotSupported => CKR_CURVE_NOT_SUPPORTED,
             OperationActive => CKR_OPERATION_ACTIVE,
             OperationNotInitialized => CKR_OPERATION_NOT_INITIALIZED,

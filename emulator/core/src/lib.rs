@@ -8,6 +8,7 @@
 pub mod api;
 pub mod ck;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod mechanism;
 pub mod module;

@@ -957,7 +957,7 @@ impl ModuleState {
                 return Err(Error::DataLenRange);
             }
             let mut v = vec![0u8; len];
-            tokenemu_crypto::random_fill(&mut v)?;
+            crate::crypto::random_fill(&mut v)?;
             Ok(v)
         })
     }

@@ -39,7 +39,7 @@ impl std::fmt::Debug for PinVerifier {
 impl PinVerifier {
     fn new(pin: &[u8]) -> Result<Self> {
         let mut salt = [0u8; 16];
-        tokenemu_crypto::random_fill(&mut salt)?;
+        crate::crypto::random_fill(&mut salt)?;
         Ok(PinVerifier {
             salt: hex::encode(salt),
             iterations: PIN_ITERATIONS,
@@ -135,7 +135,7 @@ fn record_hash(bytes: &[u8]) -> u64 {
 /// Fills a serial pattern: `#` → random hex digit, `9` → random decimal digit.
 fn make_serial(pattern: &str) -> Result<String> {
     let mut rnd = vec![0u8; pattern.len()];
-    tokenemu_crypto::random_fill(&mut rnd)?;
+    crate::crypto::random_fill(&mut rnd)?;
     Ok(pattern
         .chars()
         .zip(rnd)

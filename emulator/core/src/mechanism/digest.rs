@@ -1,6 +1,6 @@
 //! SHA-1 and SHA-2 digests (`CKM_SHA_1`, `CKM_SHA224` … `CKM_SHA512`).
 
-use tokenemu_crypto::Hasher;
+use crate::crypto::Hasher;
 
 use super::params::Mechanism;
 use super::{hash_of_digest_mech, no_param, DigestOp, MechanismImpl, Registry};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokenemu_crypto::{EcCurve, EcPrivateKey, EcPublicKey, HashAlg};
+use crate::crypto::{EcCurve, EcPrivateKey, EcPublicKey, HashAlg};
 
 use super::keys::{ec_curve, ec_point_to_attr, KeyMaterial};
 use super::params::Mechanism;

@@ -1,10 +1,10 @@
 //! Parsed key material, built from an object's attributes once and cached on
 //! the object, so operations never re-parse a key.
 
-use der::{Decode, Encode};
-use tokenemu_crypto::{
+use crate::crypto::{
     EcCurve, EcPrivateKey, EcPublicKey, RsaComponents, RsaPrivateKey, RsaPublicKey,
 };
+use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
 use crate::ck::*;
@@ -21,6 +21,10 @@ pub enum KeyMaterial {
     EcPrivate(EcPrivateKey),
     /// EC public key.
     EcPublic(EcPublicKey),
+    /// GOST R 34.10 private key.
+    GostPrivate(crate::crypto::gost::SigningKey),
+    /// GOST R 34.10 public key.
+    GostPublic(crate::crypto::gost::VerifyingKey),
     /// Secret key bytes.
     Secret(Zeroizing<Vec<u8>>),
 }
@@ -32,6 +36,8 @@ impl std::fmt::Debug for KeyMaterial {
             KeyMaterial::RsaPublic(_) => "RsaPublic",
             KeyMaterial::EcPrivate(_) => "EcPrivate",
             KeyMaterial::EcPublic(_) => "EcPublic",
+            KeyMaterial::GostPrivate(_) => "GostPrivate",
+            KeyMaterial::GostPublic(_) => "GostPublic",
             KeyMaterial::Secret(_) => "Secret",
         })
     }
@@ -126,6 +132,9 @@ impl KeyMaterial {
                         .map_err(invalid(CKA_VALUE, "not a valid private scalar"))?,
                 )
             }
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_GOSTR3410 | CKK_GOSTR3410_512) => {
+                super::gost::key_from_attrs(class, attrs)?
+            }
             (CKO_SECRET_KEY, _) => {
                 KeyMaterial::Secret(Zeroizing::new(need(attrs, CKA_VALUE)?.to_vec()))
             }
@@ -140,6 +149,8 @@ impl KeyMaterial {
             KeyMaterial::RsaPublic(k) => k.bits(),
             KeyMaterial::EcPrivate(k) => k.curve().bits(),
             KeyMaterial::EcPublic(k) => k.curve().bits(),
+            KeyMaterial::GostPrivate(k) => k.params().coordinate_len() * 8,
+            KeyMaterial::GostPublic(k) => k.params().coordinate_len() * 8,
             KeyMaterial::Secret(v) => v.len() * 8,
         }
     }

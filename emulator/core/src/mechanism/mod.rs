@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod ec;
+pub mod gost;
 pub mod keys;
 pub mod params;
 pub mod rsa;
@@ -13,7 +14,7 @@ pub mod secret;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use tokenemu_crypto::{HashAlg, Hasher};
+use crate::crypto::{HashAlg, Hasher};
 
 use crate::ck::*;
 use crate::error::{Error, Result};
@@ -152,6 +153,7 @@ pub fn registry() -> &'static Registry {
         digest::register(&mut r);
         rsa::register(&mut r);
         ec::register(&mut r);
+        gost::register(&mut r);
         secret::register(&mut r);
         r
     })

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokenemu_crypto::{HashAlg, RsaPrivateKey};
+use crate::crypto::{HashAlg, RsaPrivateKey};
 
 use super::keys::KeyMaterial;
 use super::params::{MechParam, Mechanism};
@@ -142,7 +142,7 @@ fn private(key: &KeyMaterial) -> Result<&RsaPrivateKey> {
     }
 }
 
-fn public(key: &KeyMaterial) -> Result<tokenemu_crypto::RsaPublicKey> {
+fn public(key: &KeyMaterial) -> Result<crate::crypto::RsaPublicKey> {
     match key {
         KeyMaterial::RsaPublic(k) => Ok(k.clone()),
         KeyMaterial::RsaPrivate(k) => Ok(k.public_key()),
@@ -173,7 +173,7 @@ impl SignOp for RsaSign {
 }
 
 struct RsaVerify {
-    key: tokenemu_crypto::RsaPublicKey,
+    key: crate::crypto::RsaPublicKey,
     scheme: Scheme,
     input: Input,
 }

@@ -23,7 +23,7 @@ impl MechanismImpl for GenericSecret {
             return Err(Error::KeySizeRange);
         }
         let mut v = vec![0u8; usize::try_from(len).map_err(|_| Error::KeySizeRange)?];
-        tokenemu_crypto::random_fill(&mut v)?;
+        crate::crypto::random_fill(&mut v)?;
         attrs.insert(CKA_VALUE, v);
         Ok(())
     }

@@ -243,6 +243,14 @@ pub fn build_attrs(template: &[Attribute], origin: Origin) -> Result<AttrMap> {
 
     let mut attrs = AttrMap::new();
     for a in template {
+        // JaCarta's alias for the 512-bit curve parameters (gost.md §3).
+        let normalized;
+        let a = if a.ty == CKA_GOSTR3410_512PARAMS {
+            normalized = Attribute::bytes(CKA_GOSTR3410_PARAMS, a.value.clone());
+            &normalized
+        } else {
+            a
+        };
         a.validate()?;
         let r = rule(&rules, a.ty).ok_or(Error::AttributeTypeInvalid(a.ty))?;
         if r.has(flag::TOKEN_SET) {
