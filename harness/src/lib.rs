@@ -1,1 +1,51 @@
-//! placeholder
+//! The `tokenemu` command line: token administration (`tokenemu token …`)
+//! through the safe core API, and `tokenemu list`, which loads a PKCS#11
+//! module the way applications do and prints what it reports.
+//!
+//! `main.rs` only parses the arguments, sets up logging and calls [`run`].
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod keyfile;
+pub mod list;
+pub mod show;
+
+/// The environment variable that sets the log filter (`tracing-subscriber`
+/// `EnvFilter` syntax, e.g. `debug` or `tokenemu_core=trace`).
+pub const LOG_ENV: &str = "TOKENEMU_LOG";
+
+/// Runs one command.
+pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::List(args) => list::run(&args),
+        cli::Command::Token(cmd) => admin::run(cmd),
+    }
+}
+
+/// The log filter when `TOKENEMU_LOG` is not set: warnings, except that
+/// `cryptoki` complains (at error level) about every mechanism type it has
+/// no Rust name for, which is noise for `tokenemu list`.
+pub const DEFAULT_LOG_FILTER: &str = "warn,cryptoki::mechanism=off";
+
+/// Sets up logging to stderr, filtered by `TOKENEMU_LOG`.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// An error chain as one line (`a: b: c`), newlines folded.
+pub fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,1 +1,12 @@
-fn main() {}
+//! `tokenemu`: the tokenemu command line. See `tokenemu --help`.
+
+use clap::Parser;
+
+fn main() {
+    let cli = tokenemu_harness::cli::Cli::parse();
+    tokenemu_harness::init_logging();
+    if let Err(e) = tokenemu_harness::run(cli) {
+        eprintln!("tokenemu: error: {}", tokenemu_harness::one_line(&e));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,734 @@
+//! `tokenemu token …`: token administration through `tokenemu_core::Module`
+//! directly (same store, same rules as applications get through the C ABI).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use tokenemu_core::api::AttrLookup;
+use tokenemu_core::ck::*;
+use tokenemu_core::config::{Config, SlotConfig};
+use tokenemu_core::object::attribute::{find, kind_of, AttrKind, Attribute, Template};
+use tokenemu_core::object::policy::rules_for;
+use tokenemu_core::{names, Module};
+use zeroize::Zeroizing;
+
+use crate::cli::{DeleteWhich, TokenCommand};
+use crate::keyfile;
+use crate::show::{self, ValueStyle};
+
+type Pin = Zeroizing<Vec<u8>>;
+
+/// The configuration named by `TOKENEMU_CONF` (or the embedded default).
+pub fn load_config() -> Result<Config> {
+    Config::from_env().context("loading the slot configuration (TOKENEMU_CONF)")
+}
+
+fn slot_config(cfg: &Config, slot: CK_SLOT_ID) -> Result<SlotConfig> {
+    let sc = cfg.slots.iter().find(|s| s.id == slot).ok_or_else(|| {
+        let ids: Vec<String> = cfg.slots.iter().map(|s| s.id.to_string()).collect();
+        anyhow!(
+            "slot {slot} is not configured in {} (configured slots: {})",
+            cfg.source,
+            ids.join(", ")
+        )
+    })?;
+    let mut sc = sc.clone();
+    // The `present` setting only applies when a module starts; an admin
+    // command must not plug a token back in behind the user's back.
+    sc.present = None;
+    Ok(sc)
+}
+
+/// A module holding just one slot (so another slot's broken store cannot
+/// get in the way).
+fn module_for(cfg: &Config, sc: &SlotConfig) -> Result<Arc<Module>> {
+    Module::new(Config {
+        slots: vec![sc.clone()],
+        source: cfg.source.clone(),
+    })
+    .with_context(|| {
+        format!(
+            "slot {}: opening the token store {}",
+            sc.id,
+            sc.store.display()
+        )
+    })
+}
+
+/// Reads a PIN from the environment variable `var` (named by `option`), or
+/// returns `default`.
+fn pin_from(var: Option<&str>, option: &str, default: &str) -> Result<Pin> {
+    match var {
+        None => Ok(Zeroizing::new(default.as_bytes().to_vec())),
+        Some(var) => match std::env::var_os(var) {
+            Some(v) => Ok(Zeroizing::new(v.into_encoded_bytes())),
+            None => bail!("environment variable {var} (named by {option}) is not set"),
+        },
+    }
+}
+
+/// An open read-write session on one slot, closed on drop.
+struct Admin {
+    module: Arc<Module>,
+    slot: SlotConfig,
+    session: CK_SESSION_HANDLE,
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        let _ = self.module.close_session(self.session);
+    }
+}
+
+impl Admin {
+    fn open(cfg: &Config, slot: CK_SLOT_ID) -> Result<Admin> {
+        let sc = slot_config(cfg, slot)?;
+        let module = module_for(cfg, &sc)?;
+        let session = module
+            .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+            .with_context(|| format!("slot {slot}: C_OpenSession"))?;
+        Ok(Admin {
+            module,
+            slot: sc,
+            session,
+        })
+    }
+
+    /// Opens a session and logs in as the user.
+    fn user(cfg: &Config, slot: CK_SLOT_ID, pin_env: Option<&str>) -> Result<Admin> {
+        let a = Admin::open(cfg, slot)?;
+        let pin = pin_from(pin_env, "--pin-env", &a.slot.profile.pin.default_user_pin)?;
+        a.login(CKU_USER, &pin, pin_env.is_none())?;
+        Ok(a)
+    }
+
+    fn login(&self, user: CK_USER_TYPE, pin: &[u8], default_pin: bool) -> Result<()> {
+        let who = if user == CKU_SO { "SO" } else { "user" };
+        self.module.login(self.session, user, pin).with_context(|| {
+            format!(
+                "slot {}: C_Login as {who}{}",
+                self.slot.id,
+                if default_pin {
+                    " with the profile's default PIN"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+
+    fn ctx(&self, what: &str) -> String {
+        format!("slot {}: {what}", self.slot.id)
+    }
+
+    fn find(&self, template: Template) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.module
+            .find_init(self.session, template)
+            .with_context(|| self.ctx("C_FindObjectsInit"))?;
+        let mut all = Vec::new();
+        loop {
+            let batch = self
+                .module
+                .find_next(self.session, 64)
+                .with_context(|| self.ctx("C_FindObjects"))?;
+            if batch.is_empty() {
+                break;
+            }
+            all.extend(batch);
+        }
+        self.module
+            .find_final(self.session)
+            .with_context(|| self.ctx("C_FindObjectsFinal"))?;
+        Ok(all)
+    }
+
+    fn attr(&self, h: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
+        match self
+            .module
+            .get_attributes(self.session, h, &[ty])
+            .ok()?
+            .pop()?
+        {
+            AttrLookup::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn ulong_attr(&self, h: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
+        Some(CK_ULONG::from_ne_bytes(
+            self.attr(h, ty)?.as_slice().try_into().ok()?,
+        ))
+    }
+
+    /// "CKO_PRIVATE_KEY CKK_RSA "label"".
+    fn describe(&self, h: CK_OBJECT_HANDLE) -> String {
+        let class = self.ulong_attr(h, CKA_CLASS);
+        let mut s = class.map_or_else(|| "?".to_owned(), |c| show::ulong_text(CKA_CLASS, c));
+        if let Some(k) = self.ulong_attr(h, CKA_KEY_TYPE) {
+            s.push(' ');
+            s.push_str(&show::ulong_text(CKA_KEY_TYPE, k));
+        }
+        if let Some(c) = self.ulong_attr(h, CKA_CERTIFICATE_TYPE) {
+            s.push(' ');
+            s.push_str(&show::ulong_text(CKA_CERTIFICATE_TYPE, c));
+        }
+        if let Some(l) = self.attr(h, CKA_LABEL).filter(|l| !l.is_empty()) {
+            s.push_str(&format!(
+                " \"{}\"",
+                String::from_utf8_lossy(&l).escape_default()
+            ));
+        }
+        s
+    }
+
+    /// Creates all templates, or none: on failure the objects already
+    /// created are destroyed again.
+    fn create_all(&self, templates: Vec<(String, Template)>) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let mut made = Vec::new();
+        for (what, t) in templates {
+            match self.module.create_object(self.session, t) {
+                Ok(h) => made.push(h),
+                Err(e) => {
+                    for h in made.iter().rev() {
+                        let _ = self.module.destroy_object(self.session, *h);
+                    }
+                    return Err(anyhow::Error::new(e)
+                        .context(self.ctx(&format!("C_CreateObject for {what}"))));
+                }
+            }
+        }
+        Ok(made)
+    }
+}
+
+fn parse_hex_id(s: &str) -> Result<Vec<u8>> {
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    let clean = clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+        .unwrap_or(&clean);
+    hex::decode(clean).map_err(|e| anyhow!("--id \"{s}\" is not hex: {e}"))
+}
+
+fn check_label(label: &str) -> Result<()> {
+    if label.len() > 32 {
+        bail!(
+            "label \"{label}\" is {} bytes long; a token label holds at most 32",
+            label.len()
+        );
+    }
+    Ok(())
+}
+
+fn file_stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Runs a `tokenemu token …` command.
+pub fn run(cmd: TokenCommand) -> Result<()> {
+    let cfg = load_config()?;
+    match cmd {
+        TokenCommand::List { json } => list(&cfg, json),
+        TokenCommand::Init {
+            slot,
+            label,
+            so_pin_env,
+            user_pin_env,
+        } => init(
+            &cfg,
+            slot.slot,
+            label.as_deref(),
+            so_pin_env.as_deref(),
+            user_pin_env.as_deref(),
+        ),
+        TokenCommand::SetPin {
+            slot,
+            so,
+            old_pin_env,
+            new_pin_env,
+        } => set_pin(&cfg, slot.slot, so, &old_pin_env, &new_pin_env),
+        TokenCommand::ImportKey {
+            slot,
+            file,
+            id,
+            label,
+            cert,
+            pin,
+        } => import_key(
+            &cfg,
+            slot.slot,
+            &file,
+            id.as_deref(),
+            label.as_deref(),
+            cert.as_deref(),
+            pin.pin_env.as_deref(),
+        ),
+        TokenCommand::ImportCert {
+            slot,
+            file,
+            id,
+            label,
+            pin,
+        } => import_cert(
+            &cfg,
+            slot.slot,
+            &file,
+            id.as_deref(),
+            label.as_deref(),
+            pin.pin_env.as_deref(),
+        ),
+        TokenCommand::ImportFixture { slot, file, pin } => {
+            import_fixture(&cfg, slot.slot, &file, pin.pin_env.as_deref())
+        }
+        TokenCommand::Delete { slot, which, pin } => {
+            delete(&cfg, slot.slot, &which, pin.pin_env.as_deref())
+        }
+        TokenCommand::Dump {
+            slot,
+            show_sensitive_names,
+            full,
+            pin,
+        } => dump(
+            &cfg,
+            slot.slot,
+            show_sensitive_names,
+            ValueStyle { full },
+            pin.pin_env.as_deref(),
+        ),
+        TokenCommand::Unplug { slot } => set_present(&cfg, slot.slot, false),
+        TokenCommand::Plug { slot } => set_present(&cfg, slot.slot, true),
+    }
+}
+
+// ---- token list ------------------------------------------------------------
+
+/// One row of `token list`.
+#[derive(Debug, Serialize)]
+struct SlotRow {
+    slot: CK_SLOT_ID,
+    profile: String,
+    store: String,
+    present: Option<bool>,
+    label: Option<String>,
+    serial: Option<String>,
+    flags: Vec<String>,
+    objects: Option<usize>,
+    /// What could not be read, if anything.
+    error: Option<String>,
+}
+
+fn slot_row(cfg: &Config, sc: &SlotConfig) -> SlotRow {
+    let mut row = SlotRow {
+        slot: sc.id,
+        profile: sc.profile.name.clone(),
+        store: sc.store.display().to_string(),
+        present: None,
+        label: None,
+        serial: None,
+        flags: Vec::new(),
+        objects: None,
+        error: None,
+    };
+    let module = match slot_config(cfg, sc.id).and_then(|sc| module_for(cfg, &sc)) {
+        Ok(m) => m,
+        Err(e) => {
+            row.error = Some(format!("{e:#}"));
+            return row;
+        }
+    };
+    let present = module.slot_list(true).contains(&sc.id);
+    row.present = Some(present);
+    if present {
+        match module.token_info(sc.id) {
+            Ok(ti) => {
+                row.label = Some(show::padded_str(&ti.label));
+                row.serial = Some(show::padded_str(&ti.serialNumber));
+                row.flags = show::flag_names(ti.flags, show::TOKEN_FLAGS);
+            }
+            Err(e) => row.error = Some(format!("C_GetTokenInfo: {e}")),
+        }
+    }
+    drop(module);
+    // The object count comes from the store itself: it needs no PIN and
+    // counts private objects too.
+    match tokenemu_store::Store::open(&sc.store).and_then(|s| s.load()) {
+        Ok(snap) => row.objects = Some(snap.objects.len()),
+        Err(e) => {
+            row.error.get_or_insert(format!("reading the store: {e}"));
+        }
+    }
+    row
+}
+
+fn list(cfg: &Config, json: bool) -> Result<()> {
+    let rows: Vec<SlotRow> = cfg.slots.iter().map(|sc| slot_row(cfg, sc)).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("configuration: {}", cfg.source);
+    println!(
+        "{:<5} {:<13} {:<8} {:<8} {:<17} LABEL",
+        "SLOT", "PROFILE", "PRESENT", "OBJECTS", "SERIAL"
+    );
+    for r in &rows {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        println!(
+            "{:<5} {:<13} {:<8} {:<8} {:<17} {}",
+            r.slot,
+            r.profile,
+            match r.present {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            },
+            r.objects.map_or_else(|| "-".into(), |n| n.to_string()),
+            opt(&r.serial),
+            opt(&r.label),
+        );
+        println!("      store: {}", r.store);
+        if !r.flags.is_empty() {
+            println!("      flags: {}", r.flags.join(" "));
+        }
+        if let Some(e) = &r.error {
+            println!("      error: {e}");
+        }
+    }
+    Ok(())
+}
+
+// ---- init / set-pin ----------------------------------------------------------
+
+fn init(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    label: Option<&str>,
+    so_pin_env: Option<&str>,
+    user_pin_env: Option<&str>,
+) -> Result<()> {
+    let sc = slot_config(cfg, slot)?;
+    let pins = &sc.profile.pin;
+    let so_pin = pin_from(so_pin_env, "--so-pin-env", &pins.default_so_pin)?;
+    let user_pin = pin_from(user_pin_env, "--user-pin-env", &pins.default_user_pin)?;
+    let label = label.map_or_else(|| sc.profile.token.label.clone(), str::to_owned);
+    check_label(&label)?;
+    let module = module_for(cfg, &sc)?;
+    module
+        .init_token(slot, &so_pin, &tokenemu_core::util::padded(&label))
+        .with_context(|| {
+            format!(
+                "slot {slot}: C_InitToken{}",
+                if so_pin_env.is_none() {
+                    " with the profile's default SO PIN"
+                } else {
+                    ""
+                }
+            )
+        })?;
+    let admin = Admin {
+        session: module
+            .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+            .with_context(|| format!("slot {slot}: C_OpenSession"))?,
+        module,
+        slot: sc,
+    };
+    admin.login(CKU_SO, &so_pin, so_pin_env.is_none())?;
+    admin
+        .module
+        .init_pin(admin.session, &user_pin)
+        .with_context(|| admin.ctx("C_InitPIN"))?;
+    admin
+        .module
+        .logout(admin.session)
+        .with_context(|| admin.ctx("C_Logout"))?;
+    println!("slot {slot}: token initialised, label \"{label}\", user PIN set");
+    Ok(())
+}
+
+fn set_pin(cfg: &Config, slot: CK_SLOT_ID, so: bool, old_env: &str, new_env: &str) -> Result<()> {
+    let old = pin_from(Some(old_env), "--old-pin-env", "")?;
+    let new = pin_from(Some(new_env), "--new-pin-env", "")?;
+    let a = Admin::open(cfg, slot)?;
+    // C_SetPIN changes the SO PIN in an SO session and the user PIN otherwise.
+    if so {
+        a.login(CKU_SO, &old, false)?;
+    }
+    let who = if so { "SO" } else { "user" };
+    a.module
+        .set_pin(a.session, &old, &new)
+        .with_context(|| a.ctx(&format!("C_SetPIN ({who} PIN)")))?;
+    if so {
+        let _ = a.module.logout(a.session);
+    }
+    println!("slot {slot}: {who} PIN changed");
+    Ok(())
+}
+
+// ---- imports -----------------------------------------------------------------
+
+fn with_id_label(mut t: Template, id: &[u8], label: &str, private: bool) -> Template {
+    t.push(Attribute::bool(CKA_TOKEN, true));
+    t.push(Attribute::bool(CKA_PRIVATE, private));
+    t.push(Attribute::bytes(CKA_ID, id));
+    t.push(Attribute::bytes(CKA_LABEL, label.as_bytes()));
+    t
+}
+
+fn import_key(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    file: &Path,
+    id: Option<&str>,
+    label: Option<&str>,
+    cert_file: Option<&Path>,
+    pin_env: Option<&str>,
+) -> Result<()> {
+    slot_config(cfg, slot)?;
+    let key = keyfile::read_private_key(file)?;
+    let cert = cert_file.map(keyfile::read_certificate).transpose()?;
+    if let (Some(c), Some(path)) = (&cert, cert_file) {
+        if c.public_key_bits != key.public_key_bits {
+            bail!(
+                "certificate {} does not hold the public key of {}",
+                path.display(),
+                file.display()
+            );
+        }
+    }
+    let id = match id {
+        Some(h) => parse_hex_id(h)?,
+        None => keyfile::default_id(&key.public_key_bits),
+    };
+    let label = label.map_or_else(|| file_stem(file), str::to_owned);
+    let mut private = with_id_label(key.private, &id, &label, true);
+    private.push(Attribute::bool(CKA_SENSITIVE, true));
+    private.push(Attribute::bool(CKA_EXTRACTABLE, false));
+    let mut public = with_id_label(key.public, &id, &label, false);
+    if let Some(c) = &cert {
+        private.push(Attribute::bytes(CKA_SUBJECT, c.subject.clone()));
+        public.push(Attribute::bytes(CKA_SUBJECT, c.subject.clone()));
+    }
+    let mut templates = vec![
+        ("the private key".to_owned(), private),
+        ("the public key".to_owned(), public),
+    ];
+    if let Some(c) = &cert {
+        templates.push((
+            "the certificate".to_owned(),
+            with_id_label(c.template(), &id, &label, false),
+        ));
+    }
+    let a = Admin::user(cfg, slot, pin_env)?;
+    let with_cert = cert.is_some();
+    a.create_all(templates)?;
+    println!(
+        "slot {slot}: imported {} key \"{label}\" with CKA_ID {}: a private and a public key object{}",
+        key.description,
+        hex::encode(&id),
+        if with_cert { " and the certificate" } else { "" }
+    );
+    Ok(())
+}
+
+fn import_cert(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    file: &Path,
+    id: Option<&str>,
+    label: Option<&str>,
+    pin_env: Option<&str>,
+) -> Result<()> {
+    slot_config(cfg, slot)?;
+    let cert = keyfile::read_certificate(file)?;
+    let id = match id {
+        Some(h) => parse_hex_id(h)?,
+        None => keyfile::default_id(&cert.public_key_bits),
+    };
+    let label = label
+        .map(str::to_owned)
+        .or_else(|| cert.common_name.clone())
+        .unwrap_or_else(|| file_stem(file));
+    let t = with_id_label(cert.template(), &id, &label, false);
+    let a = Admin::user(cfg, slot, pin_env)?;
+    a.create_all(vec![("the certificate".to_owned(), t)])?;
+    println!(
+        "slot {slot}: imported certificate \"{label}\" ({}) with CKA_ID {}",
+        cert.subject_text,
+        hex::encode(&id),
+    );
+    Ok(())
+}
+
+fn import_fixture(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    file: &Path,
+    pin_env: Option<&str>,
+) -> Result<()> {
+    slot_config(cfg, slot)?;
+    let objects = tokenemu_fixtures::parse_fixture(file)?;
+    let templates: Vec<(String, Template)> = objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            if find(&t, CKA_TOKEN).is_none() {
+                t.push(Attribute::bool(CKA_TOKEN, true));
+            }
+            (format!("object #{} of {}", i + 1, file.display()), t)
+        })
+        .collect();
+    let a = Admin::user(cfg, slot, pin_env)?;
+    let n = templates.len();
+    let handles = a.create_all(templates)?;
+    println!("slot {slot}: created {n} object(s) from {}", file.display());
+    for h in handles {
+        println!("  {}", a.describe(h));
+    }
+    Ok(())
+}
+
+// ---- delete ------------------------------------------------------------------
+
+fn delete(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    which: &DeleteWhich,
+    pin_env: Option<&str>,
+) -> Result<()> {
+    let id = which.id.as_deref().map(parse_hex_id).transpose()?;
+    let a = Admin::user(cfg, slot, pin_env)?;
+    let (handles, what) = if let Some(h) = which.handle {
+        if !a.find(Vec::new())?.contains(&h) {
+            bail!("slot {slot}: there is no object with handle {h} (see `tokenemu token dump --slot {slot}`)");
+        }
+        (vec![h], format!("handle {h}"))
+    } else if let Some(id) = id {
+        (
+            a.find(vec![Attribute::bytes(CKA_ID, id.clone())])?,
+            format!("CKA_ID {}", hex::encode(&id)),
+        )
+    } else if let Some(label) = &which.label {
+        (
+            a.find(vec![Attribute::bytes(CKA_LABEL, label.as_bytes())])?,
+            format!("CKA_LABEL \"{label}\""),
+        )
+    } else {
+        (a.find(Vec::new())?, "every object".to_owned())
+    };
+    if handles.is_empty() && !which.all {
+        bail!("slot {slot}: no object with {what}");
+    }
+    for h in &handles {
+        let desc = a.describe(*h);
+        a.module
+            .destroy_object(a.session, *h)
+            .with_context(|| a.ctx(&format!("C_DestroyObject of handle {h} ({desc})")))?;
+        println!("slot {slot}: deleted handle {h}: {desc}");
+    }
+    println!("slot {slot}: {} object(s) deleted", handles.len());
+    Ok(())
+}
+
+// ---- dump ----------------------------------------------------------------------
+
+/// The attribute types an object of this class/key type may carry.
+fn candidate_types(class: Option<CK_ULONG>, key_type: Option<CK_ULONG>) -> Vec<CK_ATTRIBUTE_TYPE> {
+    let mut v = vec![CKA_CLASS];
+    let tables = class
+        .and_then(|c| rules_for(c, key_type))
+        .or_else(|| rules_for(CKO_DATA, None))
+        .unwrap_or_default();
+    for table in tables {
+        for r in table {
+            if !v.contains(&r.ty) {
+                v.push(r.ty);
+            }
+        }
+    }
+    // Attributes the token derives or that any key may have.
+    for extra in [CKA_MODULUS_BITS, CKA_VALUE_LEN, CKA_UNIQUE_ID] {
+        if !v.contains(&extra) {
+            v.push(extra);
+        }
+    }
+    v.retain(|t| kind_of(*t) != AttrKind::AttrArray);
+    v
+}
+
+fn dump(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    show_sensitive_names: bool,
+    style: ValueStyle,
+    pin_env: Option<&str>,
+) -> Result<()> {
+    let a = Admin::user(cfg, slot, pin_env)?;
+    let handles = a.find(Vec::new())?;
+    println!("slot {slot}: {} object(s)", handles.len());
+    for h in handles {
+        println!();
+        println!("handle {h}: {}", a.describe(h));
+        let class = a.ulong_attr(h, CKA_CLASS);
+        let key_type = a.ulong_attr(h, CKA_KEY_TYPE);
+        let types = candidate_types(class, key_type);
+        let answers = a
+            .module
+            .get_attributes(a.session, h, &types)
+            .with_context(|| a.ctx(&format!("C_GetAttributeValue of handle {h}")))?;
+        let mut hidden = Vec::new();
+        let width = types
+            .iter()
+            .map(|t| names::attribute_name(*t).len())
+            .max()
+            .unwrap_or(0);
+        for (ty, ans) in types.iter().zip(answers) {
+            let name = names::attribute_name(*ty);
+            match ans {
+                AttrLookup::Value(v) => {
+                    println!("  {name:<width$}  {}", show::value_text(*ty, &v, style));
+                }
+                AttrLookup::Sensitive => hidden.push(name),
+                AttrLookup::Invalid => {}
+            }
+        }
+        if show_sensitive_names {
+            for name in &hidden {
+                println!("  {name:<width$}  <sensitive>");
+            }
+        } else if !hidden.is_empty() {
+            println!(
+                "  ({} sensitive attribute(s) not shown; --show-sensitive-names lists them)",
+                hidden.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---- plug / unplug -------------------------------------------------------------
+
+fn set_present(cfg: &Config, slot: CK_SLOT_ID, present: bool) -> Result<()> {
+    let sc = slot_config(cfg, slot)?;
+    let store = tokenemu_store::Store::open(&sc.store)
+        .with_context(|| format!("slot {slot}: opening the token store"))?;
+    let was = store
+        .is_present()
+        .with_context(|| format!("slot {slot}: reading the presence flag"))?;
+    store
+        .set_present(present)
+        .with_context(|| format!("slot {slot}: setting the presence flag"))?;
+    let verb = if present { "plugged in" } else { "unplugged" };
+    if was == present {
+        println!("slot {slot}: token was already {verb}");
+    } else {
+        println!("slot {slot}: token {verb}");
+    }
+    Ok(())
+}

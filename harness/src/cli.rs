@@ -1,0 +1,222 @@
+//! The command line, as clap derive structs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The tokenemu command line: inspect the emulated PKCS#11 tokens and manage
+/// their content.
+///
+/// Which slots exist, which vendor profile each follows and where its store
+/// lives comes from the TOML file named by TOKENEMU_CONF (without it: slot 0
+/// JaCarta GOST, slot 1 eToken, stored under ~/.local/share/tokenemu).
+///
+/// PINs are never given on the command line (they would show in `ps`):
+/// options like --pin-env name an environment variable that holds the PIN.
+/// Without them the profile's default PINs are used. A wrong PIN counts
+/// against the token's retry limit, as on a real token.
+///
+/// Log output (to stderr) is controlled by TOKENEMU_LOG, e.g.
+/// TOKENEMU_LOG=debug. Errors are reported on one line; the exit code is 1
+/// for errors, 2 for command line mistakes.
+#[derive(Debug, Parser)]
+#[command(name = "tokenemu", version, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a PKCS#11 module the way an application does and print its
+    /// library info, slots, tokens and mechanisms.
+    ///
+    /// By default it loads libtokenemu.so from the directory of this
+    /// executable (target/<profile>/), else the file named by
+    /// TOKENEMU_MODULE. Any other PKCS#11 module works too (--module).
+    List(ListArgs),
+    /// Administer the emulated tokens directly (no PKCS#11 module needed):
+    /// list, initialise, change PINs, import keys, certificates and fixtures,
+    /// dump and delete objects, unplug and plug.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `tokenemu list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The PKCS#11 module (.so) to load.
+    #[arg(long, value_name = "PATH")]
+    pub module: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The slot a token command works on.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct SlotArg {
+    /// Slot id, as configured in TOKENEMU_CONF (see `tokenemu token list`).
+    #[arg(long, value_name = "ID")]
+    pub slot: u64,
+}
+
+/// The user PIN for commands that log in.
+#[derive(Debug, Args, Clone)]
+pub struct UserPinArg {
+    /// Name of the environment variable holding the user PIN
+    /// (default: the profile's default user PIN).
+    #[arg(long, value_name = "VAR")]
+    pub pin_env: Option<String>,
+}
+
+/// `tokenemu token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Show every configured slot: profile, store directory, whether the
+    /// token is plugged in, its label, serial number, flags and object count.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Initialise a token (C_InitToken: every object is deleted), then set
+    /// the user PIN (C_InitPIN as SO).
+    Init {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// New token label, at most 32 bytes (default: the profile's label).
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+        /// Environment variable holding the SO PIN (default: the profile's
+        /// default SO PIN). C_InitToken checks it; it does not change.
+        #[arg(long, value_name = "VAR")]
+        so_pin_env: Option<String>,
+        /// Environment variable holding the user PIN to set (default: the
+        /// profile's default user PIN).
+        #[arg(long, value_name = "VAR")]
+        user_pin_env: Option<String>,
+    },
+    /// Change the user PIN (or with --so the SO PIN) with C_SetPIN.
+    SetPin {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// Change the SO PIN instead of the user PIN.
+        #[arg(long)]
+        so: bool,
+        /// Environment variable holding the current PIN.
+        #[arg(long, value_name = "VAR")]
+        old_pin_env: String,
+        /// Environment variable holding the new PIN.
+        #[arg(long, value_name = "VAR")]
+        new_pin_env: String,
+    },
+    /// Import a private key (PKCS#8, or PKCS#1 RSA / SEC1 EC; PEM or DER,
+    /// unencrypted) as a private key object plus the matching public key
+    /// object. RSA and EC P-256/P-384 keys are supported.
+    ImportKey {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// The key file (.pem or .der).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// CKA_ID in hex (default: SHA-1 of the public key, the same value
+        /// import-cert derives from the certificate, so key and certificate
+        /// match).
+        #[arg(long, value_name = "HEX")]
+        id: Option<String>,
+        /// CKA_LABEL (default: the key file's name without extension).
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+        /// Also import this certificate (PEM or DER) with the same CKA_ID and
+        /// CKA_LABEL; it must hold the key's public key.
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
+        #[command(flatten)]
+        pin: UserPinArg,
+    },
+    /// Import an X.509 certificate (PEM or DER) as a certificate object.
+    ImportCert {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// The certificate file (.pem, .crt, .der).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// CKA_ID in hex (default: SHA-1 of the certificate's public key).
+        #[arg(long, value_name = "HEX")]
+        id: Option<String>,
+        /// CKA_LABEL (default: the subject's common name, else the file name).
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+        #[command(flatten)]
+        pin: UserPinArg,
+    },
+    /// Create the objects of a fixture file (TOML, see fixtures/README.md).
+    /// All objects are created or none.
+    ImportFixture {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// The fixture file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        pin: UserPinArg,
+    },
+    /// Delete objects: one by handle (as `token dump` shows it), all with a
+    /// CKA_ID or CKA_LABEL, or every object.
+    Delete {
+        #[command(flatten)]
+        slot: SlotArg,
+        #[command(flatten)]
+        which: DeleteWhich,
+        #[command(flatten)]
+        pin: UserPinArg,
+    },
+    /// Print every object on the token with its attributes by spec name.
+    /// Secret values are never shown.
+    Dump {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// List each sensitive attribute by name as <sensitive> (by default
+        /// only their number is shown).
+        #[arg(long)]
+        show_sensitive_names: bool,
+        /// Print long byte values in full (by default values over 48 bytes
+        /// are shortened).
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        pin: UserPinArg,
+    },
+    /// Pull the token out of its slot (hot-plug emulation): applications
+    /// using the module see CKR_TOKEN_NOT_PRESENT / CKR_DEVICE_REMOVED.
+    Unplug {
+        #[command(flatten)]
+        slot: SlotArg,
+    },
+    /// Put the token back into its slot.
+    Plug {
+        #[command(flatten)]
+        slot: SlotArg,
+    },
+}
+
+/// Which objects `token delete` removes (exactly one option).
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct DeleteWhich {
+    /// The object with this handle (as printed by `token dump`).
+    #[arg(long, value_name = "H")]
+    pub handle: Option<u64>,
+    /// Every object with this CKA_ID (hex).
+    #[arg(long, value_name = "HEX")]
+    pub id: Option<String>,
+    /// Every object with this CKA_LABEL.
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// Every object on the token.
+    #[arg(long)]
+    pub all: bool,
+}
