@@ -97,9 +97,10 @@ pub fn initialize(args: Option<&CK_C_INITIALIZE_ARGS>) -> Result<()> {
         Some(stale) => std::mem::forget(stale),
         None => {}
     }
-    let config = Config::from_env().inspect_err(|e| tracing::error!("C_Initialize: {e}"))?;
+    // Errors are logged (at warn, with the reason) by the boundary.
+    let config = Config::from_env()?;
     tracing::info!(source = %config.source, slots = config.slots.len(), "configuration loaded");
-    let module = Module::new(config).inspect_err(|e| tracing::error!("C_Initialize: {e}"))?;
+    let module = Module::new(config)?;
     *state = Some(Loaded {
         module,
         pid,
@@ -159,7 +160,14 @@ pub fn init_logging() {
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(f))
                 .try_init(),
-            None => builder.with_writer(std::io::stderr).try_init(),
+            None => {
+                use std::io::IsTerminal;
+                let ansi = std::io::stderr().is_terminal();
+                builder
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr)
+                    .try_init()
+            }
         };
     });
 }
