@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_lc_rs::digest as lc_digest;
-use aws_lc_rs::encoding::AsBigEndian;
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair as _, ParsedPublicKey};
 use p521::ecdsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use rand_core::OsRng;
@@ -222,6 +222,18 @@ impl EcPublicKey {
     #[must_use]
     pub fn curve(&self) -> EcCurve {
         self.curve
+    }
+
+    /// The key as a DER `SubjectPublicKeyInfo` (id-ecPublicKey with the named curve,
+    /// uncompressed point), e.g. for `CKA_PUBLIC_KEY_INFO`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Backend`] if encoding fails.
+    pub fn to_spki_der(&self) -> Result<Vec<u8>, CryptoError> {
+        self.lc
+            .as_der()
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| CryptoError::Backend("SPKI encoding failed".into()))
     }
 
     /// Verifies an ECDSA signature `r ‖ s` (each [`EcCurve::field_len`] bytes) over a

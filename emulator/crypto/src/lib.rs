@@ -24,6 +24,18 @@
 //! `Send + Sync + Clone` (cloning is cheap: keys are reference counted), their `Debug`
 //! output never shows secrets, and the secret material this crate holds is zeroized on
 //! drop (aws-lc clears its own key memory on free).
+//!
+//! # Example
+//!
+//! ```
+//! use tokenemu_crypto::{digest, EcCurve, EcPrivateKey, HashAlg};
+//!
+//! let key = EcPrivateKey::generate(EcCurve::P256)?;
+//! let hash = digest(HashAlg::Sha256, b"to be signed");
+//! let sig = key.sign_prehash(&hash)?; // r ‖ s, 64 bytes
+//! key.public_key().verify_prehash(&hash, &sig)?;
+//! # Ok::<(), tokenemu_crypto::CryptoError>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod ec;

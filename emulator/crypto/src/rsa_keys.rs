@@ -672,7 +672,7 @@ impl RsaPrivateKey {
         let rc = &self.0.rc;
         let primes = rc.primes();
         // Both invariants were checked at construction.
-        let [dp, dq, qinv] = rc_crt(rc).unwrap_or_default();
+        let [dp, dq, qinv] = rc_crt(rc).unwrap_or_default().map(|v| v.to_vec());
         RsaComponents {
             n: biguint_bytes(rc.n()),
             e: biguint_bytes(rc.e()),
@@ -732,8 +732,9 @@ impl RsaPrivateKey {
         if &c >= rc.n() {
             return Err(CryptoError::InvalidData);
         }
-        let m =
-            rsa::hazmat::rsa_decrypt_and_check(rc, Some(&mut OsRng), &c).map_err(map_rsa_err)?;
+        let m = Zeroizing::new(
+            rsa::hazmat::rsa_decrypt_and_check(rc, Some(&mut OsRng), &c).map_err(map_rsa_err)?,
+        );
         Ok(to_k_bytes(&m, k))
     }
 
@@ -910,7 +911,7 @@ impl RsaPrivateKey {
 }
 
 /// `[dp, dq, qinv]` of an `rsa` crate key (computed if not precomputed).
-fn rc_crt(rc: &rsa::RsaPrivateKey) -> Result<[Vec<u8>; 3], CryptoError> {
+fn rc_crt(rc: &rsa::RsaPrivateKey) -> Result<[Zeroizing<Vec<u8>>; 3], CryptoError> {
     let primes = rc.primes();
     if primes.len() != 2 {
         return Err(CryptoError::Unsupported("multi-prime RSA"));
@@ -922,7 +923,11 @@ fn rc_crt(rc: &rsa::RsaPrivateKey) -> Result<[Vec<u8>; 3], CryptoError> {
         .crt_coefficient()
         .ok_or_else(|| CryptoError::InvalidKey("q is not invertible mod p".into()))?;
     let qinv = Zeroizing::new(qinv);
-    Ok([biguint_bytes(&dp), biguint_bytes(&dq), biguint_bytes(&qinv)])
+    Ok([
+        Zeroizing::new(biguint_bytes(&dp)),
+        Zeroizing::new(biguint_bytes(&dq)),
+        Zeroizing::new(biguint_bytes(&qinv)),
+    ])
 }
 
 /// Builds the aws-lc-rs key pair from an `rsa` crate key (all components, validated by
@@ -936,7 +941,6 @@ fn lc_from_rc(rc: &rsa::RsaPrivateKey) -> Result<lc_rsa::KeyPair, CryptoError> {
     let d = Zeroizing::new(biguint_bytes(rc.d()));
     let p = Zeroizing::new(biguint_bytes(&primes[0]));
     let q = Zeroizing::new(biguint_bytes(&primes[1]));
-    let (dp, dq, qinv) = (Zeroizing::new(dp), Zeroizing::new(dq), Zeroizing::new(qinv));
     let comps = lc_rsa::KeyPairComponents {
         public_key: lc_rsa::PublicKeyComponents {
             n: biguint_bytes(rc.n()),

@@ -318,6 +318,21 @@ fn point_validation() {
     assert!(EcPublicKey::from_point(EcCurve::P384, &p256_point).is_err());
 }
 
+#[test]
+fn spki_export_parses_with_rustcrypto() {
+    use p256::pkcs8::DecodePublicKey;
+    let key = EcPrivateKey::generate(EcCurve::P256).expect("generate");
+    let spki = key.public_key().to_spki_der().expect("spki");
+    let parsed = p256::PublicKey::from_public_key_der(&spki).expect("parse");
+    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&parsed, false);
+    assert_eq!(point.as_bytes(), key.public_key().point_uncompressed());
+    let key = EcPrivateKey::generate(EcCurve::P521).expect("generate");
+    let spki = key.public_key().to_spki_der().expect("spki");
+    let parsed = p521::PublicKey::from_public_key_der(&spki).expect("parse");
+    let point = p521::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&parsed, false);
+    assert_eq!(point.as_bytes(), key.public_key().point_uncompressed());
+}
+
 // ---------------------------------------------------------------------------------------
 // openssl cross-check
 // ---------------------------------------------------------------------------------------
