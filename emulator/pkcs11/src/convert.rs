@@ -216,8 +216,8 @@ mod tests {
             pValue: std::ptr::null_mut(),
             ulValueLen: 4,
         }];
-        // SAFETY: NULL with a length is rejected before reading.
         assert!(matches!(
+            // SAFETY: NULL with a length is rejected before reading.
             unsafe { template(bad.as_ptr(), 1) },
             Err(Error::ArgumentsBad(_))
         ));
@@ -249,26 +249,26 @@ mod tests {
             }
         );
         m.ulParameterLen -= 1;
-        // SAFETY: as above (shorter length).
         assert!(matches!(
+            // SAFETY: as above (shorter length).
             unsafe { mechanism(&m) },
             Err(Error::MechanismParamInvalid(_))
         ));
         m.mechanism = CKM_SHA256;
-        // SAFETY: a parameterless mechanism with a parameter is rejected unread.
         assert!(matches!(
+            // SAFETY: a parameterless mechanism with a parameter is rejected unread.
             unsafe { mechanism(&m) },
             Err(Error::MechanismParamInvalid(_))
         ));
         m.pParameter = std::ptr::null_mut();
         m.ulParameterLen = 0;
-        // SAFETY: no parameter.
         assert_eq!(
+            // SAFETY: no parameter.
             unsafe { mechanism(&m) }.unwrap(),
             Mechanism::new(CKM_SHA256)
         );
-        // SAFETY: NULL mechanism is rejected.
         assert!(matches!(
+            // SAFETY: NULL mechanism is rejected.
             unsafe { mechanism(std::ptr::null()) },
             Err(Error::ArgumentsBad(_))
         ));

@@ -250,8 +250,8 @@ mod tests {
     fn slices_follow_the_null_rules() {
         // SAFETY: NULL with length 0 is never dereferenced.
         assert!(unsafe { bytes(std::ptr::null(), 0) }.unwrap().is_empty());
-        // SAFETY: NULL with a length is rejected before any dereference.
         assert!(matches!(
+            // SAFETY: NULL with a length is rejected before any dereference.
             unsafe { bytes(std::ptr::null(), 3) },
             Err(Error::ArgumentsBad(_))
         ));
@@ -259,8 +259,8 @@ mod tests {
         // SAFETY: buf has 3 bytes.
         assert_eq!(unsafe { bytes(buf.as_ptr(), 3) }.unwrap(), &buf);
         let big = (MAX_VALUE_LEN + 1) as CK_ULONG;
-        // SAFETY: rejected on length before any dereference.
         assert!(matches!(
+            // SAFETY: rejected on length before any dereference.
             unsafe { bytes(buf.as_ptr(), big) },
             Err(Error::ArgumentsBad(_))
         ));
