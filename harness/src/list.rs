@@ -23,21 +23,29 @@ pub const MODULE_FILE: &str = "libtokenemu.so";
 /// Finds the module: `--module`, else `libtokenemu.so` next to this
 /// executable, else `$TOKENEMU_MODULE`.
 pub fn module_path(explicit: Option<&Path>) -> Result<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    resolve_module(explicit, exe_dir, std::env::var_os(MODULE_ENV))
+}
+
+fn resolve_module(
+    explicit: Option<&Path>,
+    exe_dir: Option<PathBuf>,
+    from_env: Option<std::ffi::OsString>,
+) -> Result<PathBuf> {
     if let Some(p) = explicit {
         if !p.exists() {
             bail!("PKCS#11 module {} does not exist", p.display());
         }
         return Ok(p.to_path_buf());
     }
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf));
     if let Some(p) = exe_dir.as_ref().map(|d| d.join(MODULE_FILE)) {
         if p.exists() {
             return Ok(p);
         }
     }
-    if let Some(p) = std::env::var_os(MODULE_ENV).filter(|v| !v.is_empty()) {
+    if let Some(p) = from_env.filter(|v| !v.is_empty()) {
         let p = PathBuf::from(p);
         if !p.exists() {
             bail!(
@@ -342,4 +350,37 @@ pub fn run(args: &ListArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_is_found_next_to_the_executable_else_through_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe_dir = dir.path().join("bin");
+        std::fs::create_dir(&exe_dir).unwrap();
+        let e = resolve_module(None, Some(exe_dir.clone()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cargo build -p tokenemu-pkcs11"), "{e}");
+        assert!(e.contains(MODULE_ENV), "{e}");
+        let other = dir.path().join("other.so");
+        std::fs::write(&other, b"").unwrap();
+        let got = resolve_module(None, Some(exe_dir.clone()), Some(other.clone().into())).unwrap();
+        assert_eq!(got, other);
+        let e = resolve_module(None, Some(exe_dir.clone()), Some("/no/such.so".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/no/such.so") && e.contains(MODULE_ENV), "{e}");
+        let sibling = exe_dir.join(MODULE_FILE);
+        std::fs::write(&sibling, b"").unwrap();
+        let got = resolve_module(None, Some(exe_dir.clone()), Some(other.clone().into())).unwrap();
+        assert_eq!(got, sibling);
+        let got = resolve_module(Some(&other), Some(exe_dir), None).unwrap();
+        assert_eq!(got, other);
+        let e = resolve_module(Some(Path::new("/no/such.so")), None, None).unwrap_err();
+        assert!(e.to_string().contains("/no/such.so"));
+    }
 }

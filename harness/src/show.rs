@@ -104,8 +104,25 @@ pub fn value_text(ty: CK_ATTRIBUTE_TYPE, value: &[u8], style: ValueStyle) -> Str
                 .collect();
             format!("[{}]", items.join(", "))
         }
-        AttrKind::AttrArray | AttrKind::Bytes => bytes_text(value, style),
+        AttrKind::AttrArray | AttrKind::Bytes => {
+            let mut out = bytes_text(value, style);
+            if let Some(name) = matches!(ty, CKA_SUBJECT | CKA_ISSUER)
+                .then(|| dn_text(value))
+                .flatten()
+            {
+                out.push_str(&format!(" [{name}]"));
+            }
+            out
+        }
     }
+}
+
+/// A DER X.500 Name as RFC 4514 text, if it parses.
+fn dn_text(der: &[u8]) -> Option<String> {
+    use der::Decode;
+    x509_cert::name::Name::from_der(der)
+        .ok()
+        .map(|n| n.to_string())
 }
 
 /// Bytes as hex, plus the text when it is printable.
