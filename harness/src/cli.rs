@@ -207,7 +207,10 @@ pub enum TokenCommand {
 #[derive(Debug, Args, Clone)]
 #[group(required = true, multiple = false)]
 pub struct DeleteWhich {
-    /// The object with this handle (as printed by `token dump`).
+    /// The object with this handle, as printed by `token dump`. tokenemu
+    /// numbers objects the same way on every run, so the handle stays valid
+    /// until the token's content changes (an application using the module
+    /// may see other numbers).
     #[arg(long, value_name = "H")]
     pub handle: Option<u64>,
     /// Every object with this CKA_ID (hex).
