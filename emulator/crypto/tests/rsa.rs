@@ -675,3 +675,33 @@ fn openssl_verifies_our_pss_with_custom_salt_and_mgf() {
     let out = openssl_verify(&key.public_key(), data, &sig, &opts);
     assert!(out.contains("Verified OK"), "openssl said: {out}");
 }
+
+/// A key is shared across threads: concurrent signing and first-use initialisation of
+/// the lazily built decrypting keys.
+#[test]
+fn shared_key_across_threads() {
+    let key = RsaPrivateKey::generate(2048, E65537).expect("generate");
+    let public = key.public_key();
+    let ct = public
+        .encrypt_oaep(HashAlg::Sha256, HashAlg::Sha256, b"", b"shared")
+        .expect("encrypt");
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let (key, public, ct) = (key.clone(), public.clone(), ct.clone());
+            s.spawn(move || {
+                for i in 0..20u8 {
+                    let d = digest(HashAlg::Sha256, &[t, i]);
+                    let sig = key.sign_pkcs1v15(Some(HashAlg::Sha256), &d).expect("sign");
+                    public
+                        .verify_pkcs1v15(Some(HashAlg::Sha256), &d, &sig)
+                        .expect("verify");
+                }
+                assert_eq!(
+                    key.decrypt_oaep(HashAlg::Sha256, HashAlg::Sha256, b"", &ct)
+                        .expect("decrypt"),
+                    b"shared"
+                );
+            });
+        }
+    });
+}
