@@ -40,11 +40,6 @@ fn resolve_module(
         }
         return Ok(p.to_path_buf());
     }
-    if let Some(p) = exe_dir.as_ref().map(|d| d.join(MODULE_FILE)) {
-        if p.exists() {
-            return Ok(p);
-        }
-    }
     if let Some(p) = from_env.filter(|v| !v.is_empty()) {
         let p = PathBuf::from(p);
         if !p.exists() {
@@ -54,6 +49,11 @@ fn resolve_module(
             );
         }
         return Ok(p);
+    }
+    if let Some(p) = exe_dir.as_ref().map(|d| d.join(MODULE_FILE)) {
+        if p.exists() {
+            return Ok(p);
+        }
     }
     Err(anyhow!(
         "no PKCS#11 module found: {MODULE_FILE} is not in {} and {MODULE_ENV} is not set; \
@@ -357,7 +357,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn module_is_found_next_to_the_executable_else_through_the_environment() {
+    fn module_comes_from_the_option_then_the_environment_then_next_to_the_executable() {
         let dir = tempfile::tempdir().unwrap();
         let exe_dir = dir.path().join("bin");
         std::fs::create_dir(&exe_dir).unwrap();
@@ -376,7 +376,10 @@ mod tests {
         assert!(e.contains("/no/such.so") && e.contains(MODULE_ENV), "{e}");
         let sibling = exe_dir.join(MODULE_FILE);
         std::fs::write(&sibling, b"").unwrap();
+        // An explicit TOKENEMU_MODULE wins over the module next to the binary.
         let got = resolve_module(None, Some(exe_dir.clone()), Some(other.clone().into())).unwrap();
+        assert_eq!(got, other);
+        let got = resolve_module(None, Some(exe_dir.clone()), None).unwrap();
         assert_eq!(got, sibling);
         let got = resolve_module(Some(&other), Some(exe_dir), None).unwrap();
         assert_eq!(got, other);

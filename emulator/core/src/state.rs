@@ -786,28 +786,25 @@ impl ModuleState {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| {
-            let r = match kind {
-                OpKind::Digest => {
-                    step(&mut s.digest, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-                }
-                OpKind::Sign => {
-                    step(&mut s.sign, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-                }
-                OpKind::Verify => {
-                    step(&mut s.verify, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-                }
-                OpKind::Encrypt | OpKind::Decrypt => {
-                    let slot = if kind == OpKind::Encrypt {
-                        &mut s.encrypt
-                    } else {
-                        &mut s.decrypt
-                    };
-                    run_update(slot, out, input)
-                }
-                OpKind::SignRecover | OpKind::VerifyRecover => Err(Error::OperationNotInitialized),
-            };
-            r
+        self.with_session(h, |s| match kind {
+            OpKind::Digest => {
+                step(&mut s.digest, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+            }
+            OpKind::Sign => {
+                step(&mut s.sign, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+            }
+            OpKind::Verify => {
+                step(&mut s.verify, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+            }
+            OpKind::Encrypt | OpKind::Decrypt => {
+                let slot = if kind == OpKind::Encrypt {
+                    &mut s.encrypt
+                } else {
+                    &mut s.decrypt
+                };
+                run_update(slot, out, input)
+            }
+            OpKind::SignRecover | OpKind::VerifyRecover => Err(Error::OperationNotInitialized),
         })
     }
 

@@ -174,13 +174,13 @@ pub fn hash_of_digest_mech(mech: CK_MECHANISM_TYPE) -> Option<HashAlg> {
 /// Where a signature mechanism's input goes: into a hash, or collected as-is
 /// for mechanisms that take a ready digest or raw block.
 pub(crate) enum Input {
-    Hash(Option<Hasher>),
+    Hash(Option<Box<Hasher>>),
     Raw(Vec<u8>, usize),
 }
 
 impl Input {
     pub(crate) fn hash(alg: HashAlg) -> Self {
-        Input::Hash(Some(Hasher::new(alg)))
+        Input::Hash(Some(Box::new(Hasher::new(alg))))
     }
     /// Raw input of at most `limit` bytes (more is `CKR_DATA_LEN_RANGE`).
     pub(crate) fn raw(limit: usize) -> Self {
