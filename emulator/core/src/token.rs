@@ -214,12 +214,24 @@ impl Token {
         }
         if self.meta.is_none() {
             let meta = self.fresh_meta()?;
+            tracing::info!(
+                slot = self.slot_id,
+                profile = %self.profile.name,
+                store = %self.store.dir().display(),
+                "creating a new token with the profile's default PINs"
+            );
             self.commit_meta(meta)?;
         }
         Ok(())
     }
 
     fn apply(&mut self, snap: Snapshot) -> Result<()> {
+        tracing::debug!(
+            slot = self.slot_id,
+            generation = snap.generation,
+            objects = snap.objects.len(),
+            "loading token state from the store"
+        );
         let dir = self.store.dir().display().to_string();
         self.meta = match snap.meta {
             Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
@@ -323,6 +335,11 @@ impl Token {
         } else {
             *tries -= 1;
             let locked = *tries == 0;
+            // The PIN itself is never logged, only who failed and what is left.
+            tracing::info!(slot = self.slot_id, ?who, tries_left = *tries, "wrong PIN");
+            if locked {
+                tracing::warn!(slot = self.slot_id, ?who, "PIN locked");
+            }
             self.commit_meta(meta)?;
             Err(if locked {
                 Error::PinLocked
