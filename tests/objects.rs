@@ -105,10 +105,8 @@ fn object_size_and_find_in_batches() {
     let raw = common::raw();
     let mut size: CK_ULONG = 0;
     // SAFETY: valid out-pointer.
-    assert_eq!(
-        unsafe { raw.C_GetObjectSize(s.handle(), made[0].handle(), &mut size) },
-        CKR_OK
-    );
+    let rv = unsafe { raw.C_GetObjectSize(s.handle(), made[0].handle(), &mut size) };
+    assert_eq!(rv, CKR_OK);
     assert!(size > 0);
 }
 

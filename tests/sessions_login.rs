@@ -171,10 +171,8 @@ fn close_all_sessions_logs_out() {
     assert_eq!(unsafe { raw.C_CloseAllSessions(ETOKEN) }, CKR_OK);
     let mut info = CK_SESSION_INFO::default();
     // SAFETY: valid out-pointer.
-    assert_eq!(
-        unsafe { raw.C_GetSessionInfo(h, &mut info) },
-        CKR_SESSION_HANDLE_INVALID
-    );
+    let rv = unsafe { raw.C_GetSessionInfo(h, &mut info) };
+    assert_eq!(rv, CKR_SESSION_HANDLE_INVALID);
     std::mem::forget(s); // its handle is already closed
     let fresh = ctx.ro(ETOKEN);
     assert_eq!(

@@ -148,16 +148,12 @@ fn serial_numbers_are_stable_across_reinitialize() {
 fn raw_mechanisms(raw: &cryptoki_sys::Pkcs11, slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
     let mut n: CK_ULONG = 0;
     // SAFETY: NULL list asks for the count.
-    assert_eq!(
-        unsafe { raw.C_GetMechanismList(slot, null_mut(), &mut n) },
-        CKR_OK
-    );
+    let rv = unsafe { raw.C_GetMechanismList(slot, null_mut(), &mut n) };
+    assert_eq!(rv, CKR_OK);
     let mut v = vec![0; n as usize];
     // SAFETY: v holds n entries.
-    assert_eq!(
-        unsafe { raw.C_GetMechanismList(slot, v.as_mut_ptr(), &mut n) },
-        CKR_OK
-    );
+    let rv = unsafe { raw.C_GetMechanismList(slot, v.as_mut_ptr(), &mut n) };
+    assert_eq!(rv, CKR_OK);
     v.truncate(n as usize);
     v
 }
@@ -180,10 +176,8 @@ fn mechanism_lists_and_info_come_from_the_profile() {
             );
             let mut got = CK_MECHANISM_INFO::default();
             // SAFETY: got is a valid CK_MECHANISM_INFO.
-            assert_eq!(
-                unsafe { raw.C_GetMechanismInfo(spec.id, *ty, &mut got) },
-                CKR_OK
-            );
+            let rv = unsafe { raw.C_GetMechanismInfo(spec.id, *ty, &mut got) };
+            assert_eq!(rv, CKR_OK);
             assert_eq!(
                 (got.ulMinKeySize, got.ulMaxKeySize, got.flags),
                 (want.ulMinKeySize, want.ulMaxKeySize, want.flags),
@@ -201,10 +195,8 @@ fn mechanism_lists_and_info_come_from_the_profile() {
         }
         let mut info = CK_MECHANISM_INFO::default();
         // SAFETY: valid pointer; the mechanism is not offered.
-        assert_eq!(
-            unsafe { raw.C_GetMechanismInfo(spec.id, CKM_VENDOR_DEFINED + 0x77, &mut info) },
-            CKR_MECHANISM_INVALID
-        );
+        let rv = unsafe { raw.C_GetMechanismInfo(spec.id, CKM_VENDOR_DEFINED + 0x77, &mut info) };
+        assert_eq!(rv, CKR_MECHANISM_INVALID);
     }
 }
 
