@@ -899,3 +899,186 @@ fn child_after_fork(raw: &cryptoki_sys::Pkcs11) -> i32 {
     }
     0
 }
+
+// ---- robustness sweep ----------------------------------------------------------
+
+/// Calls every 2.40 entry point with zero handles, NULL pointers and small
+/// lengths, on a bogus session and on a real one: nothing may crash and
+/// nothing may report `CKR_GENERAL_ERROR` (the boundary's panic answer).
+#[test]
+#[serial]
+fn every_entry_point_survives_null_arguments() {
+    let raw = fresh_raw();
+    let ctx = Ctx::new();
+    let s = ctx.rw(ETOKEN);
+    let n: *mut c_void = null_mut();
+    for h in [0xdead, s.handle()] {
+        let k: CK_OBJECT_HANDLE = 0;
+        // SAFETY: every pointer is NULL; lengths that come with a NULL pointer
+        // must be rejected without dereferencing anything.
+        let rvs = unsafe {
+            [
+                ("C_GetInfo", raw.C_GetInfo(n.cast())),
+                ("C_GetSlotList", raw.C_GetSlotList(0, n.cast(), n.cast())),
+                ("C_GetSlotInfo", raw.C_GetSlotInfo(ETOKEN, n.cast())),
+                ("C_GetTokenInfo", raw.C_GetTokenInfo(ETOKEN, n.cast())),
+                (
+                    "C_GetMechanismList",
+                    raw.C_GetMechanismList(ETOKEN, n.cast(), n.cast()),
+                ),
+                (
+                    "C_GetMechanismInfo",
+                    raw.C_GetMechanismInfo(ETOKEN, 0, n.cast()),
+                ),
+                (
+                    "C_InitToken",
+                    raw.C_InitToken(ETOKEN, n.cast(), 1, n.cast()),
+                ),
+                ("C_InitPIN", raw.C_InitPIN(h, n.cast(), 1)),
+                ("C_SetPIN", raw.C_SetPIN(h, n.cast(), 1, n.cast(), 1)),
+                (
+                    "C_OpenSession",
+                    raw.C_OpenSession(ETOKEN, CKF_SERIAL_SESSION, n, None, n.cast()),
+                ),
+                ("C_GetSessionInfo", raw.C_GetSessionInfo(h, n.cast())),
+                (
+                    "C_GetOperationState",
+                    raw.C_GetOperationState(h, n.cast(), n.cast()),
+                ),
+                (
+                    "C_SetOperationState",
+                    raw.C_SetOperationState(h, n.cast(), 1, k, k),
+                ),
+                ("C_Login", raw.C_Login(h, CKU_USER, n.cast(), 1)),
+                ("C_Logout", raw.C_Logout(h)),
+                (
+                    "C_CreateObject",
+                    raw.C_CreateObject(h, n.cast(), 1, n.cast()),
+                ),
+                (
+                    "C_CopyObject",
+                    raw.C_CopyObject(h, k, n.cast(), 1, n.cast()),
+                ),
+                ("C_DestroyObject", raw.C_DestroyObject(h, k)),
+                ("C_GetObjectSize", raw.C_GetObjectSize(h, k, n.cast())),
+                (
+                    "C_GetAttributeValue",
+                    raw.C_GetAttributeValue(h, k, n.cast(), 1),
+                ),
+                (
+                    "C_SetAttributeValue",
+                    raw.C_SetAttributeValue(h, k, n.cast(), 1),
+                ),
+                ("C_FindObjectsInit", raw.C_FindObjectsInit(h, n.cast(), 1)),
+                ("C_FindObjects", raw.C_FindObjects(h, n.cast(), 1, n.cast())),
+                ("C_FindObjectsFinal", raw.C_FindObjectsFinal(h)),
+                ("C_EncryptInit", raw.C_EncryptInit(h, n.cast(), k)),
+                (
+                    "C_Encrypt",
+                    raw.C_Encrypt(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_EncryptUpdate",
+                    raw.C_EncryptUpdate(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                ("C_EncryptFinal", raw.C_EncryptFinal(h, n.cast(), n.cast())),
+                ("C_DecryptInit", raw.C_DecryptInit(h, n.cast(), k)),
+                (
+                    "C_Decrypt",
+                    raw.C_Decrypt(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_DecryptUpdate",
+                    raw.C_DecryptUpdate(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                ("C_DecryptFinal", raw.C_DecryptFinal(h, n.cast(), n.cast())),
+                ("C_DigestInit", raw.C_DigestInit(h, n.cast())),
+                ("C_Digest", raw.C_Digest(h, n.cast(), 1, n.cast(), n.cast())),
+                ("C_DigestUpdate", raw.C_DigestUpdate(h, n.cast(), 1)),
+                ("C_DigestKey", raw.C_DigestKey(h, k)),
+                ("C_DigestFinal", raw.C_DigestFinal(h, n.cast(), n.cast())),
+                ("C_SignInit", raw.C_SignInit(h, n.cast(), k)),
+                ("C_Sign", raw.C_Sign(h, n.cast(), 1, n.cast(), n.cast())),
+                ("C_SignUpdate", raw.C_SignUpdate(h, n.cast(), 1)),
+                ("C_SignFinal", raw.C_SignFinal(h, n.cast(), n.cast())),
+                ("C_SignRecoverInit", raw.C_SignRecoverInit(h, n.cast(), k)),
+                (
+                    "C_SignRecover",
+                    raw.C_SignRecover(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                ("C_VerifyInit", raw.C_VerifyInit(h, n.cast(), k)),
+                ("C_Verify", raw.C_Verify(h, n.cast(), 1, n.cast(), 1)),
+                ("C_VerifyUpdate", raw.C_VerifyUpdate(h, n.cast(), 1)),
+                ("C_VerifyFinal", raw.C_VerifyFinal(h, n.cast(), 1)),
+                (
+                    "C_VerifyRecoverInit",
+                    raw.C_VerifyRecoverInit(h, n.cast(), k),
+                ),
+                (
+                    "C_VerifyRecover",
+                    raw.C_VerifyRecover(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_DigestEncryptUpdate",
+                    raw.C_DigestEncryptUpdate(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_DecryptDigestUpdate",
+                    raw.C_DecryptDigestUpdate(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_SignEncryptUpdate",
+                    raw.C_SignEncryptUpdate(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_DecryptVerifyUpdate",
+                    raw.C_DecryptVerifyUpdate(h, n.cast(), 1, n.cast(), n.cast()),
+                ),
+                (
+                    "C_GenerateKey",
+                    raw.C_GenerateKey(h, n.cast(), n.cast(), 1, n.cast()),
+                ),
+                (
+                    "C_GenerateKeyPair",
+                    raw.C_GenerateKeyPair(
+                        h,
+                        n.cast(),
+                        n.cast(),
+                        1,
+                        n.cast(),
+                        1,
+                        n.cast(),
+                        n.cast(),
+                    ),
+                ),
+                (
+                    "C_WrapKey",
+                    raw.C_WrapKey(h, n.cast(), k, k, n.cast(), n.cast()),
+                ),
+                (
+                    "C_UnwrapKey",
+                    raw.C_UnwrapKey(h, n.cast(), k, n.cast(), 1, n.cast(), 1, n.cast()),
+                ),
+                (
+                    "C_DeriveKey",
+                    raw.C_DeriveKey(h, n.cast(), k, n.cast(), 1, n.cast()),
+                ),
+                ("C_SeedRandom", raw.C_SeedRandom(h, n.cast(), 1)),
+                ("C_GenerateRandom", raw.C_GenerateRandom(h, n.cast(), 1)),
+                ("C_GetFunctionStatus", raw.C_GetFunctionStatus(h)),
+                ("C_CancelFunction", raw.C_CancelFunction(h)),
+                (
+                    "C_WaitForSlotEvent",
+                    raw.C_WaitForSlotEvent(CKF_DONT_BLOCK, n.cast(), n),
+                ),
+            ]
+        };
+        for (name, rv) in rvs {
+            assert_ne!(rv, CKR_GENERAL_ERROR, "{name} (session {h:#x})");
+            assert_ne!(
+                rv, CKR_OK,
+                "{name} (session {h:#x}) accepted NULL arguments"
+            );
+        }
+    }
+}
