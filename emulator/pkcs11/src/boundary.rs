@@ -37,9 +37,24 @@ impl From<Error> for Failure {
 pub type Outcome = Result<(), Failure>;
 
 /// Runs `body` under the panic guard and maps its result to a `CK_RV`.
+/// Logging setup and the log calls themselves sit inside a second, outer
+/// guard, so not even a panicking subscriber can unwind into C.
 pub fn guard(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
-    crate::state::init_logging();
-    let rv = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::state::init_logging();
+        let rv = run(name, body);
+        tracing::debug!(
+            function = name,
+            rv = %tokenemu_core::names::rv_name(rv),
+            "return"
+        );
+        rv
+    }))
+    .unwrap_or(CKR_GENERAL_ERROR)
+}
+
+fn run(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(Failure::Rv(rv))) => rv,
         Ok(Err(Failure::Core(e))) => {
@@ -55,13 +70,7 @@ pub fn guard(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
             tracing::error!(function = name, "panic caught at the C boundary");
             CKR_GENERAL_ERROR
         }
-    };
-    tracing::debug!(
-        function = name,
-        rv = %tokenemu_core::names::rv_name(rv),
-        "return"
-    );
-    rv
+    }
 }
 
 /// Wraps one C entry point; see the module docs.
