@@ -395,3 +395,96 @@ fn dual_function_calls_are_composed_safely() {
         );
     }
 }
+
+/// DER of the CryptoPro-A parameter set OID 1.2.643.2.2.35.1.
+const CRYPTOPRO_A: &[u8] = &[0x06, 0x07, 0x2a, 0x85, 0x03, 0x02, 0x02, 0x23, 0x01];
+
+fn attr<T>(ty: CK_ATTRIBUTE_TYPE, v: &mut T, len: usize) -> CK_ATTRIBUTE {
+    CK_ATTRIBUTE {
+        type_: ty,
+        pValue: (v as *mut T).cast(),
+        ulValueLen: len as CK_ULONG,
+    }
+}
+
+/// GOST R 34.10-2012 (256) through the raw API: key pair generation with the
+/// curve OID also passed as the mechanism parameter (`ParamShape::Bytes`),
+/// then sign/verify with Streebog-256 and the 64-byte s‖r signature.
+#[test]
+#[serial]
+fn gost_2012_256_sign_verify_raw() {
+    let ctx = Ctx::new();
+    let s = ctx.user_session(JACARTA_GOST);
+    let raw = common::raw();
+    let h = s.handle();
+    let mut oid = CRYPTOPRO_A.to_vec();
+    let (mut yes, mut no) = (CK_TRUE as CK_BBOOL, CK_FALSE as CK_BBOOL);
+    let mut pubt = [
+        attr(CKA_TOKEN, &mut no, 1),
+        attr(CKA_VERIFY, &mut yes, 1),
+        CK_ATTRIBUTE {
+            type_: CKA_GOSTR3410_PARAMS,
+            pValue: oid.as_mut_ptr().cast(),
+            ulValueLen: oid.len() as CK_ULONG,
+        },
+    ];
+    let (mut no2, mut yes2, mut yes3) = (
+        CK_FALSE as CK_BBOOL,
+        CK_TRUE as CK_BBOOL,
+        CK_TRUE as CK_BBOOL,
+    );
+    let mut privt = [
+        attr(CKA_TOKEN, &mut no2, 1),
+        attr(CKA_SIGN, &mut yes2, 1),
+        attr(CKA_PRIVATE, &mut yes3, 1),
+    ];
+    let mut param = CRYPTOPRO_A.to_vec();
+    let mut gen = CK_MECHANISM {
+        mechanism: CKM_GOSTR3410_KEY_PAIR_GEN,
+        pParameter: param.as_mut_ptr().cast(),
+        ulParameterLen: param.len() as CK_ULONG,
+    };
+    let (mut hpub, mut hpriv) = (0, 0);
+    let mut sign = CK_MECHANISM {
+        mechanism: tokenemu_core::vendor::CKM_GOSTR3410_WITH_GOSTR3411_12_256,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut msg = *b"GOST message";
+    let mut sig = [0u8; 64];
+    let mut len: CK_ULONG = 64;
+    // SAFETY: every template value, mechanism parameter and buffer is valid
+    // for the lengths given.
+    unsafe {
+        assert_ckr!(
+            raw.C_GenerateKeyPair(
+                h,
+                &mut gen,
+                pubt.as_mut_ptr(),
+                3,
+                privt.as_mut_ptr(),
+                3,
+                &mut hpub,
+                &mut hpriv
+            ),
+            CKR_OK
+        );
+        assert_ckr!(raw.C_SignInit(h, &mut sign, hpriv), CKR_OK);
+        assert_ckr!(
+            raw.C_Sign(h, msg.as_mut_ptr(), 12, sig.as_mut_ptr(), &mut len),
+            CKR_OK
+        );
+        assert_eq!(len, 64);
+        assert_ckr!(raw.C_VerifyInit(h, &mut sign, hpub), CKR_OK);
+        assert_ckr!(
+            raw.C_Verify(h, msg.as_mut_ptr(), 12, sig.as_mut_ptr(), 64),
+            CKR_OK
+        );
+        msg[0] ^= 1;
+        assert_ckr!(raw.C_VerifyInit(h, &mut sign, hpub), CKR_OK);
+        assert_ckr!(
+            raw.C_Verify(h, msg.as_mut_ptr(), 12, sig.as_mut_ptr(), 64),
+            CKR_SIGNATURE_INVALID
+        );
+    }
+}
