@@ -5,6 +5,9 @@
 //! Montgomery constants and the curve constants are computed at compile time
 //! from the hexadecimal strings in [`crate::params`].
 
+// Limb loops index several arrays in lock-step; iterators would obscure them.
+#![allow(clippy::needless_range_loop)]
+
 /// `a * b + c + carry`, returned as `(low, high)`.
 #[inline(always)]
 pub(crate) const fn mac(a: u64, b: u64, c: u64, carry: u64) -> (u64, u64) {
@@ -128,97 +131,104 @@ pub(crate) const fn mont_mul<const N: usize>(
     sub_if_ge(&t, hi, p)
 }
 
-/// Montgomery squaring `a^2 * 2^(-64N) mod p` for `a < p`.
-///
-/// Computes the double-width square with the usual "off-diagonal products
-/// once, then double" trick, followed by a word-by-word Montgomery reduction.
+/// Reads word `k` of a 2N-word value stored as `(lo, hi)`.
 #[inline(always)]
-pub(crate) fn mont_sqr<const N: usize>(a: &[u64; N], p: &[u64; N], m0inv: u64) -> [u64; N] {
-    // 2N-word product, stored as two N-word halves to stay on stable const generics.
+fn get2<const N: usize>(lo: &[u64; N], hi: &[u64; N], k: usize) -> u64 {
+    if k < N {
+        lo[k]
+    } else {
+        hi[k - N]
+    }
+}
+
+/// Writes word `k` of a 2N-word value stored as `(lo, hi)`.
+#[inline(always)]
+fn set2<const N: usize>(lo: &mut [u64; N], hi: &mut [u64; N], k: usize, v: u64) {
+    if k < N {
+        lo[k] = v;
+    } else {
+        hi[k - N] = v;
+    }
+}
+
+/// Full 2N-word product `a * b`, returned as `(low half, high half)`.
+#[inline(always)]
+pub(crate) fn wide_mul<const N: usize>(a: &[u64; N], b: &[u64; N]) -> ([u64; N], [u64; N]) {
     let mut lo = [0u64; N];
     let mut hi = [0u64; N];
-    // Off-diagonal products a[i]*a[j], i < j.
-    let mut i = 0;
-    while i < N {
+    for i in 0..N {
         let mut c = 0;
-        let mut j = i + 1;
-        while j < N {
+        for j in 0..N {
             let k = i + j;
-            let cur = if k < N { lo[k] } else { hi[k - N] };
-            let (v, h) = mac(a[i], a[j], cur, c);
-            if k < N {
-                lo[k] = v;
-            } else {
-                hi[k - N] = v;
-            }
+            let (v, h) = mac(a[j], b[i], get2(&lo, &hi, k), c);
+            set2(&mut lo, &mut hi, k, v);
             c = h;
-            j += 1;
         }
-        let k = i + N;
-        if k < 2 * N {
-            // position i + N is always in the high half (i >= 0).
-            hi[k - N] = c;
-        }
-        i += 1;
+        // Position i + N has not been written yet.
+        hi[i] = c;
     }
-    // Double: shift the whole 2N-word value left by one bit.
+    (lo, hi)
+}
+
+/// Reduction modulo a pseudo-Mersenne prime `p = 2^(64N) - c` (`c < 2^32`)
+/// of a 2N-word value `(lo, hi)`, using `2^(64N) = c (mod p)`. Branch-free.
+#[inline(always)]
+pub(crate) fn pm_reduce<const N: usize>(
+    lo: &[u64; N],
+    hi: &[u64; N],
+    c: u64,
+    p: &[u64; N],
+) -> [u64; N] {
+    // r = lo + hi * c  (N words + a top word below 2^33)
+    let mut r = [0u64; N];
     let mut carry = 0u64;
-    let mut k = 0;
-    while k < 2 * N {
-        let w = if k < N { lo[k] } else { hi[k - N] };
-        let nw = (w << 1) | carry;
-        carry = w >> 63;
-        if k < N {
-            lo[k] = nw;
-        } else {
-            hi[k - N] = nw;
-        }
-        k += 1;
+    for i in 0..N {
+        let (v, h) = mac(hi[i], c, lo[i], carry);
+        r[i] = v;
+        carry = h;
     }
-    // Add the diagonal squares a[i]^2 at positions 2i, 2i+1.
-    let mut c = 0u64;
-    i = 0;
+    // r += top * c; a carry out of the N words is worth another c.
+    let (v, mut k) = adc(r[0], carry * c, 0);
+    r[0] = v;
+    for w in r.iter_mut().skip(1) {
+        let (v, k2) = adc(*w, 0, k);
+        *w = v;
+        k = k2;
+    }
+    // If that overflowed, the low words are now tiny, so adding c cannot overflow.
+    let (v, mut k) = adc(r[0], k * c, 0);
+    r[0] = v;
+    for w in r.iter_mut().skip(1) {
+        let (v, k2) = adc(*w, 0, k);
+        *w = v;
+        k = k2;
+    }
+    // r < 2^(64N) < 2p.
+    sub_if_ge(&r, 0, p)
+}
+
+/// `a * b mod p` for a pseudo-Mersenne `p = 2^(64N) - c`, `a, b < p`.
+#[inline(always)]
+pub(crate) fn pm_mul<const N: usize>(a: &[u64; N], b: &[u64; N], c: u64, p: &[u64; N]) -> [u64; N] {
+    let (lo, hi) = wide_mul(a, b);
+    pm_reduce(&lo, &hi, c, p)
+}
+
+/// `c` if `p = 2^(64N) - c` with `0 < c < 2^32`, else 0 (compile time).
+pub(crate) const fn pseudo_mersenne_c<const N: usize>(p: &[u64; N]) -> u64 {
+    let mut i = 1;
     while i < N {
-        let (sq_lo, sq_hi) = mac(a[i], a[i], 0, 0);
-        let k0 = 2 * i;
-        let k1 = 2 * i + 1;
-        let w0 = if k0 < N { lo[k0] } else { hi[k0 - N] };
-        let (v0, c0) = adc(w0, sq_lo, c);
-        let w1 = if k1 < N { lo[k1] } else { hi[k1 - N] };
-        let (v1, c1) = adc(w1, sq_hi, c0);
-        if k0 < N {
-            lo[k0] = v0;
-        } else {
-            hi[k0 - N] = v0;
+        if p[i] != u64::MAX {
+            return 0;
         }
-        if k1 < N {
-            lo[k1] = v1;
-        } else {
-            hi[k1 - N] = v1;
-        }
-        c = c1;
         i += 1;
     }
-    // Montgomery reduction of (hi:lo).
-    let mut top = 0u64; // carry out of the high half
-    i = 0;
-    while i < N {
-        let m = lo[0].wrapping_mul(m0inv);
-        let (_, mut c) = mac(m, p[0], lo[0], 0);
-        let mut j = 1;
-        while j < N {
-            let (v, h) = mac(m, p[j], lo[j], c);
-            lo[j - 1] = v;
-            c = h;
-            j += 1;
-        }
-        // Fold in the next high word.
-        let (v, c2) = adc(hi[i], c, top);
-        lo[N - 1] = v;
-        top = c2;
-        i += 1;
+    let c = p[0].wrapping_neg();
+    if c != 0 && c < (1 << 32) {
+        c
+    } else {
+        0
     }
-    sub_if_ge(&lo, top, p)
 }
 
 /// `-p^(-1) mod 2^64` for odd `p0`.
@@ -316,18 +326,11 @@ mod tests {
         limbs_from_hex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFD97");
 
     #[test]
-    fn sqr_matches_mul() {
-        let inv = m0inv(P[0]);
-        let vals = [
-            [0u64, 0, 0, 0],
-            [1, 0, 0, 0],
-            [u64::MAX, u64::MAX, u64::MAX, u64::MAX - 1],
-            minus_two(&P),
-            [0x1234_5678_9abc_def0, 0x0fed_cba9_8765_4321, 7, 1 << 63],
-        ];
-        for v in vals {
-            assert_eq!(mont_sqr(&v, &P, inv), mont_mul(&v, &v, &P, inv));
-        }
+    fn pseudo_mersenne_detection() {
+        assert_eq!(pseudo_mersenne_c(&P), 617);
+        let q: [u64; 4] =
+            limbs_from_hex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF6C611070995AD10045841B09B761B893");
+        assert_eq!(pseudo_mersenne_c(&q), 0);
     }
 
     #[test]

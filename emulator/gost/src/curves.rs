@@ -402,3 +402,75 @@ mod oracle {
         all::<ScTc512C, 8>(hex::TC512C_Q);
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::field::Field;
+    use crate::point::{add, add_mixed, double, mul_base, Projective};
+
+    fn time<C: Curve>(name: &str) {
+        let n = 200_000u32;
+        let mut x = C::G.x;
+        let y = C::G.y;
+        let t = Instant::now();
+        for _ in 0..n {
+            x = x * y;
+        }
+        let mul = t.elapsed() / n;
+        let t = Instant::now();
+        for _ in 0..n {
+            x = x.square();
+        }
+        let sqr = t.elapsed() / n;
+        let t = Instant::now();
+        for _ in 0..n {
+            x = x + y;
+        }
+        let addt = t.elapsed() / n;
+        let m = 2000u32;
+        let t = Instant::now();
+        for _ in 0..m {
+            x = x.invert();
+        }
+        let inv = t.elapsed() / m;
+        let mut p = Projective::from_affine(&C::G);
+        let t = Instant::now();
+        for _ in 0..m * 10 {
+            p = double::<C>(&p);
+        }
+        let dbl = t.elapsed() / (m * 10);
+        let q = p;
+        let t = Instant::now();
+        for _ in 0..m * 10 {
+            p = add::<C>(&p, &q);
+        }
+        let addp = t.elapsed() / (m * 10);
+        let t = Instant::now();
+        for _ in 0..m * 10 {
+            p = add_mixed::<C>(&p, &C::G);
+        }
+        let madd = t.elapsed() / (m * 10);
+        let k = -C::Sc::ONE;
+        let _ = mul_base::<C>(&k);
+        let t = Instant::now();
+        for _ in 0..m {
+            p = add::<C>(&p, &mul_base::<C>(&k));
+        }
+        let mb = t.elapsed() / m;
+        println!(
+            "{name}: mul {mul:?} sqr {sqr:?} add {addt:?} inv {inv:?} dbl {dbl:?} add {addp:?} madd {madd:?} mul_base {mb:?} {:?}",
+            bool::from(p.is_identity() & x.is_zero())
+        );
+    }
+
+    #[test]
+    #[ignore = "timing only: cargo test --release -p tokenemu-gost --lib timing -- --ignored --nocapture"]
+    fn field_and_point_timing() {
+        time::<CryptoProA>("CryptoPro-A");
+        time::<Tc26_256A>("tc26-256-A");
+        time::<Tc26_512A>("tc26-512-A");
+    }
+}

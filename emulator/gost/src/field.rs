@@ -1,4 +1,5 @@
-//! Prime-field elements in Montgomery form, one concrete type per modulus.
+//! Prime-field elements, one concrete type per modulus: Montgomery form in
+//! general, plain form with a special reduction for `p = 2^(64N) - c`.
 //!
 //! The [`Field`] trait is what the curve and signature code is generic over;
 //! [`prime_field!`] declares a type for one modulus given as hexadecimal data.
@@ -72,6 +73,18 @@ macro_rules! prime_field {
             const R: [u64; $n] = Self::R_R2.0;
             const R2: [u64; $n] = Self::R_R2.1;
             const EXP_INV: [u64; $n] = $crate::arith::minus_two(&Self::MODULUS);
+            /// `c` when the modulus is `2^(64N) - c` (plain representation and
+            /// special reduction), 0 for Montgomery representation.
+            const PM_C: u64 = $crate::arith::pseudo_mersenne_c(&Self::MODULUS);
+            const ONE_REPR: [u64; $n] = {
+                let mut one = [0u64; $n];
+                one[0] = 1;
+                if Self::PM_C != 0 {
+                    one
+                } else {
+                    Self::R
+                }
+            };
 
             /// Compile-time conversion of a big-endian hex constant (`< modulus`).
             pub(crate) const fn from_hex(s: &str) -> Self {
@@ -80,7 +93,11 @@ macro_rules! prime_field {
                     $crate::arith::bit_len(&x) <= $crate::arith::bit_len(&Self::MODULUS),
                     "constant larger than the modulus"
                 );
-                Self($crate::arith::mont_mul(&x, &Self::R2, &Self::MODULUS, Self::M0INV))
+                if Self::PM_C != 0 {
+                    Self($crate::arith::sub_if_ge(&x, 0, &Self::MODULUS))
+                } else {
+                    Self($crate::arith::mont_mul(&x, &Self::R2, &Self::MODULUS, Self::M0INV))
+                }
             }
 
             /// Compile-time addition (for derived constants such as 3b).
@@ -88,16 +105,26 @@ macro_rules! prime_field {
                 Self($crate::arith::add_mod(&self.0, &rhs.0, &Self::MODULUS))
             }
 
+            /// Any `x < 2^(64N)`, reduced into the internal representation.
             #[inline(always)]
             fn from_limbs_reduced(x: &[u64; $n]) -> Self {
-                Self($crate::arith::mont_mul(x, &Self::R2, &Self::MODULUS, Self::M0INV))
+                if Self::PM_C != 0 {
+                    // x < 2^(64N) < 2p.
+                    Self($crate::arith::sub_if_ge(x, 0, &Self::MODULUS))
+                } else {
+                    Self($crate::arith::mont_mul(x, &Self::R2, &Self::MODULUS, Self::M0INV))
+                }
             }
 
             #[inline(always)]
             fn canonical(&self) -> [u64; $n] {
-                let mut one = [0u64; $n];
-                one[0] = 1;
-                $crate::arith::mont_mul(&self.0, &one, &Self::MODULUS, Self::M0INV)
+                if Self::PM_C != 0 {
+                    self.0
+                } else {
+                    let mut one = [0u64; $n];
+                    one[0] = 1;
+                    $crate::arith::mont_mul(&self.0, &one, &Self::MODULUS, Self::M0INV)
+                }
             }
 
             fn limbs_from_be(bytes: &[u8]) -> [u64; $n] {
@@ -158,7 +185,11 @@ macro_rules! prime_field {
             type Output = Self;
             #[inline(always)]
             fn mul(self, rhs: Self) -> Self {
-                Self($crate::arith::mont_mul(&self.0, &rhs.0, &Self::MODULUS, Self::M0INV))
+                if Self::PM_C != 0 {
+                    Self($crate::arith::pm_mul(&self.0, &rhs.0, Self::PM_C, &Self::MODULUS))
+                } else {
+                    Self($crate::arith::mont_mul(&self.0, &rhs.0, &Self::MODULUS, Self::M0INV))
+                }
             }
         }
 
@@ -175,11 +206,13 @@ macro_rules! prime_field {
             const BYTES: usize = 8 * $n;
             const MODULUS_BITS: u32 = $crate::arith::bit_len(&Self::MODULUS);
             const ZERO: Self = Self([0u64; $n]);
-            const ONE: Self = Self(Self::R);
+            const ONE: Self = Self(Self::ONE_REPR);
 
             #[inline(always)]
             fn square(&self) -> Self {
-                Self($crate::arith::mont_sqr(&self.0, &Self::MODULUS, Self::M0INV))
+                // The dedicated squaring (arith::pm_sqr / mont_sqr) measured no
+                // faster than the multiplication on x86-64; keep the multiplication.
+                *self * *self
             }
 
             #[inline(always)]
