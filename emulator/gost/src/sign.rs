@@ -171,9 +171,34 @@ pub(crate) fn verify<C: Curve>(q: &Affine<C::Fe>, digest: &[u8], sig: &[u8]) -> 
     if bool::from(c.is_identity()) {
         return false;
     }
-    let (aff, _) = c.normalize();
-    let mut xb = [0u8; MAX_BYTES];
-    aff.x.write_be_bytes(&mut xb[..n]);
-    let x = C::Sc::from_be_bytes_reduced(&xb[..n]);
-    bool::from(subtle::ConstantTimeEq::ct_eq(&x, &r))
+    // Accept iff x = X/Z satisfies x mod q = r, i.e. x = r + j q for some
+    // j >= 0 with r + j q < p. Compare X = (r + j q) Z projectively instead
+    // of inverting Z (j <= 1 when h = 1, j <= 4 on the cofactor-4 curves).
+    let mut cand = [0u64; MAX_LIMBS + 1];
+    let mut q = [0u64; MAX_LIMBS];
+    r.write_canonical_limbs(&mut cand[..n / 8]);
+    C::Sc::write_modulus_limbs(&mut q[..n / 8]);
+    let mut be = [0u8; MAX_BYTES];
+    for _ in 0..=(C::COFACTOR + 1) {
+        if cand[n / 8] != 0 {
+            break;
+        }
+        for (chunk, limb) in be[..n].rchunks_exact_mut(8).zip(cand.iter()) {
+            chunk.copy_from_slice(&limb.to_be_bytes());
+        }
+        let Some(x) = into_option(C::Fe::from_be_bytes(&be[..n])) else {
+            break; // r + j q >= p
+        };
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&c.x, &(x * c.z))) {
+            return true;
+        }
+        let mut carry = 0;
+        for (w, qw) in cand.iter_mut().zip(q.iter()).take(n / 8) {
+            let (v, k) = crate::arith::adc(*w, *qw, carry);
+            *w = v;
+            carry = k;
+        }
+        cand[n / 8] = carry;
+    }
+    false
 }
