@@ -1082,3 +1082,63 @@ fn every_entry_point_survives_null_arguments() {
         }
     }
 }
+
+/// Threads keep calling while the main thread finalizes and re-initialises:
+/// in-flight calls keep their module alive, later ones see
+/// `CKR_CRYPTOKI_NOT_INITIALIZED`, nothing crashes or reports a general error.
+#[test]
+#[serial]
+fn finalize_races_with_running_calls() {
+    let raw = fresh_raw();
+    let _env = common::TestEnv::new(common::DEFAULT_SLOTS);
+    // SAFETY: NULL init args.
+    assert_ckr!(unsafe { raw.C_Initialize(null_mut()) }, CKR_OK);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let raw = common::raw();
+                let mut calls = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut h: CK_SESSION_HANDLE = 0;
+                    let mut n: CK_ULONG = 0;
+                    // SAFETY: valid out-pointers.
+                    let rvs = unsafe {
+                        [
+                            raw.C_GetSlotList(CK_TRUE as CK_BBOOL, null_mut(), &mut n),
+                            raw.C_OpenSession(ETOKEN, CKF_SERIAL_SESSION, null_mut(), None, &mut h),
+                            raw.C_CloseSession(h),
+                        ]
+                    };
+                    for rv in rvs {
+                        assert!(
+                            matches!(
+                                rv,
+                                CKR_OK | CKR_CRYPTOKI_NOT_INITIALIZED | CKR_SESSION_HANDLE_INVALID
+                            ),
+                            "{}",
+                            common::rv_name(rv)
+                        );
+                    }
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // SAFETY: NULL reserved / init args.
+        unsafe {
+            assert_ckr!(raw.C_Finalize(null_mut()), CKR_OK);
+            assert_ckr!(raw.C_Initialize(null_mut()), CKR_OK);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        assert!(w.join().expect("worker panicked") > 0);
+    }
+    // SAFETY: NULL reserved.
+    assert_ckr!(unsafe { raw.C_Finalize(null_mut()) }, CKR_OK);
+}
