@@ -16,6 +16,7 @@ pub mod names;
 mod names_table;
 pub mod object;
 pub mod profile;
+pub mod sealing;
 pub mod session;
 mod state;
 pub mod token;

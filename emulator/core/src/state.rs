@@ -114,7 +114,7 @@ impl ModuleState {
     /// The token was found pulled: log out and mark its sessions dead.
     fn token_removed(&self, slot: usize) {
         let mut t = lock(&self.slots[slot].token);
-        t.login = Login::Public;
+        t.logout();
         let handles: Vec<_> = std::mem::take(&mut t.sessions).into_keys().collect();
         t.drop_session_objects(None);
         let table = self
@@ -394,7 +394,7 @@ impl ModuleState {
         t.drop_session_objects(Some(h));
         if t.sessions.is_empty() {
             // The spec logs the application out when its last session closes.
-            t.login = Login::Public;
+            t.logout();
         }
     }
 
@@ -419,7 +419,7 @@ impl ModuleState {
         for h in mine {
             self.forget_session(&mut t, h);
         }
-        t.login = Login::Public;
+        t.logout();
         Ok(())
     }
 
@@ -493,7 +493,7 @@ impl ModuleState {
             if t.login == Login::Public {
                 return Err(Error::UserNotLoggedIn);
             }
-            t.login = Login::Public;
+            t.logout();
             Ok(())
         })?;
         // Operations that used private keys end with the login.

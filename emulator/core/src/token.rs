@@ -9,58 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use tokenemu_store::{Change, Snapshot, Store};
-use zeroize::Zeroizing;
 
 use crate::ck::*;
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::profile::Profile;
+use crate::sealing::{MasterKey, WrappedKey};
 
-/// PBKDF2-HMAC-SHA256 iterations for PIN verifiers. Kept in each record so it
-/// can be raised without breaking existing stores.
-pub const PIN_ITERATIONS: u32 = 10_000;
-
-/// A salted PIN verifier.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct PinVerifier {
-    salt: String,
-    iterations: u32,
-    hash: String,
-}
-
-impl std::fmt::Debug for PinVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PinVerifier(..)")
-    }
-}
-
-impl PinVerifier {
-    fn new(pin: &[u8]) -> Result<Self> {
-        let mut salt = [0u8; 16];
-        crate::crypto::random_fill(&mut salt)?;
-        Ok(PinVerifier {
-            salt: hex::encode(salt),
-            iterations: PIN_ITERATIONS,
-            hash: hex::encode(derive(pin, &salt, PIN_ITERATIONS)?.as_slice()),
-        })
-    }
-
-    fn matches(&self, pin: &[u8]) -> Result<bool> {
-        let bad = |_| Error::DeviceError("PIN verifier in the token metadata is garbled".into());
-        let salt = hex::decode(&self.salt).map_err(bad)?;
-        let want = hex::decode(&self.hash).map_err(bad)?;
-        let got = derive(pin, &salt, self.iterations)?;
-        Ok(bool::from(got.as_slice().ct_eq(&want)))
-    }
-}
-
-fn derive(pin: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pin, salt, iterations, out.as_mut());
-    Ok(out)
-}
+/// The metadata format this version writes and reads.
+const META_VERSION: u32 = 2;
 
 /// What the store keeps about a token besides its objects.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,10 +29,10 @@ pub struct TokenMeta {
     pub label: String,
     /// The serial number (at most 16 characters).
     pub serial: String,
-    /// SO PIN verifier.
-    pub so_pin: Option<PinVerifier>,
-    /// User PIN verifier; `None` until C_InitPIN after C_InitToken.
-    pub user_pin: Option<PinVerifier>,
+    /// The master key wrapped under the SO PIN.
+    pub so_key: Option<WrappedKey>,
+    /// The master key wrapped under the user PIN; `None` until C_InitPIN after C_InitToken.
+    pub user_key: Option<WrappedKey>,
     /// The user PIN is still the profile's default (or was set by the SO).
     pub user_pin_to_be_changed: bool,
     /// The SO PIN is still the profile's default.
@@ -122,6 +80,8 @@ pub struct Token {
     handles: Arc<AtomicU64>,
     /// Who is logged in.
     pub login: Login,
+    /// The master key, known while someone is logged in.
+    master: Option<MasterKey>,
     /// Open sessions: handle → read-write.
     pub sessions: std::collections::BTreeMap<CK_SESSION_HANDLE, bool>,
 }
@@ -167,6 +127,7 @@ impl Token {
             by_uid: HashMap::new(),
             handles,
             login: Login::Public,
+            master: None,
             sessions: Default::default(),
         }
     }
@@ -189,12 +150,21 @@ impl Token {
 
     fn fresh_meta(&self) -> Result<TokenMeta> {
         let p = &self.profile;
+        let mk = MasterKey::generate()?;
         Ok(TokenMeta {
-            version: 1,
+            version: META_VERSION,
             label: p.token.label.clone(),
             serial: make_serial(&p.token.serial_pattern)?,
-            so_pin: Some(PinVerifier::new(p.pin.default_so_pin.as_bytes())?),
-            user_pin: Some(PinVerifier::new(p.pin.default_user_pin.as_bytes())?),
+            so_key: Some(WrappedKey::wrap(
+                &mk,
+                p.pin.default_so_pin.as_bytes(),
+                "so",
+            )?),
+            user_key: Some(WrappedKey::wrap(
+                &mk,
+                p.pin.default_user_pin.as_bytes(),
+                "user",
+            )?),
             user_pin_to_be_changed: true,
             so_pin_to_be_changed: true,
             user_tries_left: p.pin.user_retries,
@@ -234,9 +204,20 @@ impl Token {
         );
         let dir = self.store.dir().display().to_string();
         self.meta = match snap.meta {
-            Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                Error::DeviceError(format!("token store {dir}: metadata is not readable: {e}"))
-            })?),
+            Some(bytes) => {
+                let meta: TokenMeta = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::DeviceError(format!(
+                        "token store {dir}: metadata is not readable (written by another tokenemu version?): {e}"
+                    ))
+                })?;
+                if meta.version != META_VERSION {
+                    return Err(Error::DeviceError(format!(
+                        "token store {dir}: metadata format {} is not supported (this tokenemu writes {META_VERSION})",
+                        meta.version
+                    )));
+                }
+                Some(meta)
+            }
             None => None,
         };
         let mut seen = BTreeSet::new();
@@ -247,14 +228,14 @@ impl Token {
                 if *old == h {
                     continue;
                 }
-                let obj = Object::from_record(*uid, bytes).map_err(|e| {
+                let obj = Object::from_record(*uid, bytes, self.master.as_ref()).map_err(|e| {
                     Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}"))
                 })?;
                 let handle = *handle;
                 self.objects.insert(handle, Arc::new(obj));
                 self.by_uid.insert(*uid, (handle, h));
             } else {
-                let obj = Object::from_record(*uid, bytes).map_err(|e| {
+                let obj = Object::from_record(*uid, bytes, self.master.as_ref()).map_err(|e| {
                     Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}"))
                 })?;
                 let handle = self.next_handle();
@@ -307,46 +288,86 @@ impl Token {
         Ok(())
     }
 
-    /// Checks a PIN, counting failures in the store.
+    /// Checks a PIN, counting failures in the store. A right PIN unlocks the
+    /// master key, so secret attributes can be opened.
     pub fn verify_pin(&mut self, who: Who, pin: &[u8]) -> Result<()> {
         let mut meta = self.meta()?.clone();
-        let (verifier, tries, max) = match who {
+        let (wrapped, tries, max, role) = match who {
             Who::User => (
-                meta.user_pin.clone(),
+                meta.user_key.clone(),
                 &mut meta.user_tries_left,
                 self.profile.pin.user_retries,
+                "user",
             ),
             Who::So => (
-                meta.so_pin.clone(),
+                meta.so_key.clone(),
                 &mut meta.so_tries_left,
                 self.profile.pin.so_retries,
+                "so",
             ),
         };
-        let verifier = verifier.ok_or(Error::UserPinNotInitialized)?;
+        let wrapped = wrapped.ok_or(Error::UserPinNotInitialized)?;
         if *tries == 0 {
             return Err(Error::PinLocked);
         }
-        if verifier.matches(pin)? {
-            if *tries != max {
-                *tries = max;
+        match wrapped.unwrap(pin, role)? {
+            Some(mk) => {
+                if *tries != max {
+                    *tries = max;
+                    self.commit_meta(meta)?;
+                }
+                self.unlock(mk);
+                Ok(())
+            }
+            None => {
+                *tries -= 1;
+                let locked = *tries == 0;
+                // The PIN itself is never logged, only who failed and what is left.
+                tracing::info!(slot = self.slot_id, ?who, tries_left = *tries, "wrong PIN");
+                if locked {
+                    tracing::warn!(slot = self.slot_id, ?who, "PIN locked");
+                }
                 self.commit_meta(meta)?;
+                Err(if locked {
+                    Error::PinLocked
+                } else {
+                    Error::PinIncorrect
+                })
             }
-            Ok(())
-        } else {
-            *tries -= 1;
-            let locked = *tries == 0;
-            // The PIN itself is never logged, only who failed and what is left.
-            tracing::info!(slot = self.slot_id, ?who, tries_left = *tries, "wrong PIN");
-            if locked {
-                tracing::warn!(slot = self.slot_id, ?who, "PIN locked");
-            }
-            self.commit_meta(meta)?;
-            Err(if locked {
-                Error::PinLocked
-            } else {
-                Error::PinIncorrect
-            })
         }
+    }
+
+    /// Remembers the master key and opens every sealed attribute.
+    fn unlock(&mut self, mk: MasterKey) {
+        if self.master.is_none() {
+            for obj in self.objects.values_mut() {
+                if obj.has_sealed() {
+                    match obj.opened(&mk) {
+                        Ok(o) => *obj = Arc::new(o),
+                        Err(e) => {
+                            tracing::warn!(slot = self.slot_id, error = %e, "cannot open a sealed attribute")
+                        }
+                    }
+                }
+            }
+        }
+        self.master = Some(mk);
+    }
+
+    /// Logs out: forgets the master key and every opened secret.
+    pub fn logout(&mut self) {
+        self.login = Login::Public;
+        if self.master.take().is_some() {
+            for obj in self.objects.values_mut() {
+                if obj.has_sealed() {
+                    *obj = Arc::new(obj.closed());
+                }
+            }
+        }
+    }
+
+    fn master(&self) -> Result<&MasterKey> {
+        self.master.as_ref().ok_or(Error::UserNotLoggedIn)
     }
 
     /// `C_InitToken` after the caller checked that no session is open.
@@ -356,8 +377,11 @@ impl Token {
             e => e,
         })?;
         let mut meta = self.meta()?.clone();
+        // A new token gets a new master key: nothing sealed before can be opened.
+        let mk = MasterKey::generate()?;
+        meta.so_key = Some(WrappedKey::wrap(&mk, so_pin, "so")?);
         meta.label = crate::util::unpadded(label);
-        meta.user_pin = None;
+        meta.user_key = None;
         meta.user_pin_to_be_changed = false;
         meta.user_tries_left = self.profile.pin.user_retries;
         meta.so_tries_left = self.profile.pin.so_retries;
@@ -368,7 +392,7 @@ impl Token {
         for h in token_handles {
             self.objects.remove(&h);
         }
-        self.login = Login::Public;
+        self.logout();
         Ok(())
     }
 
@@ -376,7 +400,7 @@ impl Token {
     pub fn init_user_pin(&mut self, pin: &[u8]) -> Result<()> {
         self.check_new_pin_len(pin)?;
         let mut meta = self.meta()?.clone();
-        meta.user_pin = Some(PinVerifier::new(pin)?);
+        meta.user_key = Some(WrappedKey::wrap(self.master()?, pin, "user")?);
         meta.user_tries_left = self.profile.pin.user_retries;
         meta.user_pin_to_be_changed = false;
         self.commit_meta(meta)
@@ -387,14 +411,14 @@ impl Token {
         self.verify_pin(who, old)?;
         self.check_new_pin_len(new)?;
         let mut meta = self.meta()?.clone();
-        let v = Some(PinVerifier::new(new)?);
+        let mk = self.master()?;
         match who {
             Who::User => {
-                meta.user_pin = v;
+                meta.user_key = Some(WrappedKey::wrap(mk, new, "user")?);
                 meta.user_pin_to_be_changed = false;
             }
             Who::So => {
-                meta.so_pin = v;
+                meta.so_key = Some(WrappedKey::wrap(mk, new, "so")?);
                 meta.so_pin_to_be_changed = false;
             }
         }
@@ -409,7 +433,7 @@ impl Token {
         let p = &self.profile.pin;
         let mut f =
             CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED | self.profile.extra_token_flags();
-        if m.user_pin.is_some() {
+        if m.user_key.is_some() {
             f |= CKF_USER_PIN_INITIALIZED;
         }
         f |= pin_flags(
@@ -426,7 +450,7 @@ impl Token {
             CKF_SO_PIN_FINAL_TRY,
             CKF_SO_PIN_LOCKED,
         );
-        if m.user_pin_to_be_changed && m.user_pin.is_some() {
+        if m.user_pin_to_be_changed && m.user_key.is_some() {
             f |= CKF_USER_PIN_TO_BE_CHANGED;
         }
         if m.so_pin_to_be_changed {
@@ -476,23 +500,27 @@ impl Token {
         v
     }
 
-    /// Stores a new object; token objects go to the store first.
-    pub fn insert(&mut self, mut obj: Object) -> Result<CK_OBJECT_HANDLE> {
-        let handle = self.next_handle();
-        if obj.session.is_none() {
-            let max = self.profile.token.max_objects;
-            if max != 0 && self.by_uid.len() >= max {
-                return Err(Error::DeviceMemory);
-            }
-            obj.uid = tokenemu_store::new_uid();
-            let rec = obj.to_record();
-            self.commit(vec![Change::PutObject {
-                uid: obj.uid,
-                data: rec.clone(),
-            }])?;
-            self.by_uid.insert(obj.uid, (handle, record_hash(&rec)));
+    /// Gives a new token object its uid and seals its secrets; returns the
+    /// stored record.
+    fn prepare_new(&self, obj: &mut Object) -> Result<Vec<u8>> {
+        obj.uid = tokenemu_store::new_uid();
+        if obj.has_secrets() {
+            obj.seal_secrets(self.master()?)?;
         }
-        self.objects.insert(handle, Arc::new(obj));
+        obj.to_record()
+    }
+
+    fn check_capacity(&self, adding: usize) -> Result<()> {
+        let max = self.profile.token.max_objects;
+        if max != 0 && self.by_uid.len() + adding > max {
+            return Err(Error::DeviceMemory);
+        }
+        Ok(())
+    }
+
+    /// Stores a new object; token objects go to the store first.
+    pub fn insert(&mut self, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        let (handle, _) = self.insert_all(vec![obj])?.remove(0);
         Ok(handle)
     }
 
@@ -502,42 +530,52 @@ impl Token {
         a: Object,
         b: Object,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
-        let mut changes = Vec::new();
-        let mut out = Vec::new();
-        for mut obj in [a, b] {
-            let handle = self.next_handle();
-            if obj.session.is_none() {
-                obj.uid = tokenemu_store::new_uid();
-                changes.push(Change::PutObject {
-                    uid: obj.uid,
-                    data: obj.to_record(),
-                });
-            }
-            out.push((handle, obj));
-        }
-        self.commit(changes)?;
-        let mut handles = Vec::new();
-        for (handle, obj) in out {
-            if obj.session.is_none() {
-                self.by_uid
-                    .insert(obj.uid, (handle, record_hash(&obj.to_record())));
-            }
-            self.objects.insert(handle, Arc::new(obj));
-            handles.push(handle);
-        }
-        Ok((handles[0], handles[1]))
+        let v = self.insert_all(vec![a, b])?;
+        Ok((v[0].0, v[1].0))
     }
 
-    /// Replaces an object's attributes (`C_SetAttributeValue`).
+    /// Stores new objects in one store commit: all or none.
+    fn insert_all(&mut self, objs: Vec<Object>) -> Result<Vec<(CK_OBJECT_HANDLE, u64)>> {
+        self.check_capacity(objs.iter().filter(|o| o.session.is_none()).count())?;
+        let mut changes = Vec::new();
+        let mut ready = Vec::new();
+        for mut obj in objs {
+            let handle = self.next_handle();
+            let hash = if obj.session.is_none() {
+                let data = self.prepare_new(&mut obj)?;
+                let h = record_hash(&data);
+                changes.push(Change::PutObject { uid: obj.uid, data });
+                Some(h)
+            } else {
+                None
+            };
+            ready.push((handle, hash, obj));
+        }
+        self.commit(changes)?;
+        Ok(ready
+            .into_iter()
+            .map(|(handle, hash, obj)| {
+                if let Some(h) = hash {
+                    self.by_uid.insert(obj.uid, (handle, h));
+                }
+                let uid = obj.uid;
+                self.objects.insert(handle, Arc::new(obj));
+                (handle, uid)
+            })
+            .collect())
+    }
+
+    /// Replaces an object's attributes (`C_SetAttributeValue`); secret values
+    /// cannot change, so their sealed form carries over.
     pub fn replace(
         &mut self,
         handle: CK_OBJECT_HANDLE,
         attrs: crate::object::attribute::AttrMap,
     ) -> Result<()> {
         let old = self.object(handle)?;
-        let obj = Object::new(old.uid, old.session, attrs);
+        let obj = old.with_attrs(attrs);
         if obj.session.is_none() {
-            let rec = obj.to_record();
+            let rec = obj.to_record()?;
             self.commit(vec![Change::PutObject {
                 uid: obj.uid,
                 data: rec.clone(),

@@ -510,3 +510,131 @@ fn unplugged_token_reports_removal() {
     let s = m.open_session(0, CKF_SERIAL_SESSION).unwrap();
     m.session_info(s).unwrap();
 }
+
+fn files_under(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn secret_values_never_reach_the_store_in_the_clear_and_survive_pin_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = format!(
+        "[[slot]]\nid = 0\nprofile = \"etoken\"\nstore = \"{}\"\n",
+        dir.path().display()
+    );
+    let profile = Profile::builtin("etoken").unwrap();
+    let secret: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    let m = Module::new(Config::from_toml_str(&conf).unwrap()).unwrap();
+    let s = m.open_session(0, RW).unwrap();
+    // Without login a secret value cannot be sealed, so it cannot be stored.
+    let key = vec![
+        A::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        A::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+        A::bool(CKA_TOKEN, true),
+        A::bool(CKA_EXTRACTABLE, true),
+        A::bool(CKA_SENSITIVE, false),
+        A::bytes(CKA_VALUE, secret.clone()),
+    ];
+    assert!(matches!(
+        m.create_object(s, key.clone()),
+        Err(Error::UserNotLoggedIn)
+    ));
+    m.login(s, CKU_USER, profile.pin.default_user_pin.as_bytes())
+        .unwrap();
+    let h = m.create_object(s, key).unwrap();
+    let (_, private) = m
+        .generate_key_pair(
+            s,
+            Mechanism::new(CKM_RSA_PKCS_KEY_PAIR_GEN),
+            vec![A::ulong(CKA_MODULUS_BITS, 1024), A::bool(CKA_TOKEN, true)],
+            vec![
+                A::bool(CKA_TOKEN, true),
+                A::bool(CKA_PRIVATE, true),
+                A::bool(CKA_SENSITIVE, false),
+                A::bool(CKA_EXTRACTABLE, true),
+            ],
+        )
+        .unwrap();
+    let AttrLookup::Value(d) = m
+        .get_attributes(s, private, &[CKA_PRIVATE_EXPONENT])
+        .unwrap()
+        .remove(0)
+    else {
+        panic!("extractable private exponent must be readable")
+    };
+    // Neither the raw bytes nor their hex spelling appear in any store file.
+    for needle in [secret.clone(), d[..32].to_vec()] {
+        let hexed = hex::encode(&needle).into_bytes();
+        for f in files_under(dir.path()) {
+            assert!(
+                !f.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "raw secret bytes in the store"
+            );
+            assert!(
+                !f.windows(hexed.len()).any(|w| w == hexed.as_slice()),
+                "hex secret in the store"
+            );
+        }
+    }
+    m.logout(s).unwrap();
+    assert_eq!(
+        m.get_attributes(s, h, &[CKA_VALUE]).unwrap(),
+        vec![AttrLookup::Sensitive]
+    );
+    m.close_session(s).unwrap();
+    drop(m);
+
+    // The SO resets the user PIN: the keys stay usable with the new PIN.
+    let m = Module::new(Config::from_toml_str(&conf).unwrap()).unwrap();
+    let s = m.open_session(0, RW).unwrap();
+    m.login(s, CKU_SO, profile.pin.default_so_pin.as_bytes())
+        .unwrap();
+    m.init_pin(s, b"5555666677").unwrap();
+    m.logout(s).unwrap();
+    assert!(matches!(
+        m.login(s, CKU_USER, profile.pin.default_user_pin.as_bytes()),
+        Err(Error::PinIncorrect)
+    ));
+    m.login(s, CKU_USER, b"5555666677").unwrap();
+    // Handles belong to one module instance: look the objects up again.
+    let find = |class| {
+        m.find_init(s, vec![A::ulong(CKA_CLASS, class)]).unwrap();
+        let found = m.find_next(s, 10).unwrap();
+        m.find_final(s).unwrap();
+        assert_eq!(found.len(), 1);
+        found[0]
+    };
+    let (h, private) = (find(CKO_SECRET_KEY), find(CKO_PRIVATE_KEY));
+    assert_eq!(
+        m.get_attributes(s, h, &[CKA_VALUE]).unwrap(),
+        vec![AttrLookup::Value(secret.clone())]
+    );
+    m.set_pin(s, b"5555666677", b"7777888899").unwrap();
+    m.op_init(
+        s,
+        OpKind::Sign,
+        Mechanism::new(CKM_SHA256_RSA_PKCS),
+        Some(private),
+    )
+    .unwrap();
+    assert!(
+        matches!(m.op_single(s, OpKind::Sign, b"x", OutSpec::Capacity(128)).unwrap(), Output::Data(v) if v.len() == 128)
+    );
+    m.logout(s).unwrap();
+    m.login(s, CKU_USER, b"7777888899").unwrap();
+    assert_eq!(
+        m.get_attributes(s, h, &[CKA_VALUE]).unwrap(),
+        vec![AttrLookup::Value(secret)]
+    );
+}

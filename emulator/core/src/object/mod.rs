@@ -4,6 +4,7 @@
 pub mod attribute;
 pub mod policy;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use crate::api::AttrLookup;
 use crate::ck::*;
 use crate::error::{Error, Result};
 use crate::mechanism::keys::KeyMaterial;
+use crate::sealing::MasterKey;
 use attribute::{find, AttrMap, AttrMapExt, Attribute};
 use policy::{flag, rule, rules_for, Rule};
 
@@ -21,8 +23,11 @@ pub struct Object {
     pub uid: u64,
     /// The session that owns a session object.
     pub session: Option<CK_SESSION_HANDLE>,
-    /// The attributes.
+    /// The attributes (secret ones only while the token's master key is known).
     pub attrs: AttrMap,
+    /// Secret attributes as stored: sealed under the token's master key
+    /// (token objects only; see `sealing`).
+    sealed: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
     /// The parsed key, built on first use and reused by every operation.
     key: OnceLock<Arc<KeyMaterial>>,
 }
@@ -53,8 +58,72 @@ impl Object {
             uid,
             session,
             attrs,
+            sealed: BTreeMap::new(),
             key: OnceLock::new(),
         }
+    }
+
+    /// The same object with other attributes (`C_SetAttributeValue`); the
+    /// sealed secrets carry over, as secret values never change.
+    pub fn with_attrs(&self, attrs: AttrMap) -> Object {
+        Object {
+            uid: self.uid,
+            session: self.session,
+            attrs,
+            sealed: self.sealed.clone(),
+            key: OnceLock::new(),
+        }
+    }
+
+    /// The attribute types this object keeps secret (the policy's `SENSITIVE`).
+    fn secret_types(&self) -> Vec<CK_ATTRIBUTE_TYPE> {
+        self.rules()
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(|r| r.has(flag::SENSITIVE))
+            .map(|r| r.ty)
+            .collect()
+    }
+
+    /// Whether the object holds secret values in the clear.
+    pub fn has_secrets(&self) -> bool {
+        self.secret_types()
+            .iter()
+            .any(|t| self.attrs.contains_key(t))
+    }
+
+    /// Whether the object has sealed secrets.
+    pub fn has_sealed(&self) -> bool {
+        !self.sealed.is_empty()
+    }
+
+    /// Seals every secret value under `mk` (for storing).
+    pub fn seal_secrets(&mut self, mk: &MasterKey) -> Result<()> {
+        for ty in self.secret_types() {
+            if let Some(v) = self.attrs.get(&ty) {
+                let sealed = mk.seal(self.uid, ty, v)?;
+                self.sealed.insert(ty, sealed);
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy with every sealed secret opened.
+    pub fn opened(&self, mk: &MasterKey) -> Result<Object> {
+        let mut attrs = self.attrs.clone();
+        for (ty, sealed) in &self.sealed {
+            attrs.insert(*ty, mk.open(self.uid, *ty, sealed)?.to_vec());
+        }
+        Ok(self.with_attrs(attrs))
+    }
+
+    /// A copy without the secrets in the clear (after logout).
+    pub fn closed(&self) -> Object {
+        let mut attrs = self.attrs.clone();
+        for ty in self.sealed.keys() {
+            attrs.remove(ty);
+        }
+        self.with_attrs(attrs)
     }
 
     /// `CKA_CLASS`.
@@ -85,6 +154,10 @@ impl Object {
         if let Some(k) = self.key.get() {
             return Ok(k.clone());
         }
+        if self.sealed.keys().any(|t| !self.attrs.contains_key(t)) {
+            // Sealed and not opened: nobody is logged in.
+            return Err(Error::UserNotLoggedIn);
+        }
         let k = Arc::new(KeyMaterial::from_attrs(&self.attrs)?);
         Ok(self.key.get_or_init(|| k).clone())
     }
@@ -110,6 +183,8 @@ impl Object {
                 match (self.attrs.get(&ty), rule(&rules, ty)) {
                     (Some(_), Some(r)) if self.hides(&r) => AttrLookup::Sensitive,
                     (Some(v), _) => AttrLookup::Value(v.clone()),
+                    // Sealed and not opened: the value exists but cannot be read now.
+                    (None, _) if self.sealed.contains_key(&ty) => AttrLookup::Sensitive,
                     (None, _) => AttrLookup::Invalid,
                 }
             })
@@ -170,44 +245,81 @@ impl Object {
 
     /// Bytes of storage the object takes (for `C_GetObjectSize` and memory accounting).
     pub fn size(&self) -> usize {
-        self.attrs.values().map(|v| v.len() + 16).sum()
+        let sealed_only: usize = self
+            .sealed
+            .iter()
+            .filter(|(t, _)| !self.attrs.contains_key(t))
+            .map(|(_, v)| v.len() + 16)
+            .sum();
+        self.attrs.values().map(|v| v.len() + 16).sum::<usize>() + sealed_only
     }
 
-    /// The object's stored form.
-    pub fn to_record(&self) -> Vec<u8> {
+    /// The object's stored form: public attributes in the clear, secret ones
+    /// only sealed. Fails if a secret value has not been sealed.
+    pub fn to_record(&self) -> Result<Vec<u8>> {
+        let secret = self.secret_types();
+        if let Some(ty) = secret
+            .iter()
+            .find(|t| self.attrs.contains_key(t) && !self.sealed.contains_key(t))
+        {
+            return Err(Error::General(format!(
+                "{} would be stored unsealed",
+                crate::names::attribute_name(*ty)
+            )));
+        }
+        let named = |(t, v): (&CK_ATTRIBUTE_TYPE, &Vec<u8>)| {
+            (crate::names::attribute_name(*t), hex::encode(v))
+        };
         let rec = Record {
-            v: 1,
+            v: RECORD_VERSION,
             attrs: self
                 .attrs
                 .iter()
-                .map(|(t, v)| (crate::names::attribute_name(*t), hex::encode(v)))
+                .filter(|(t, _)| !secret.contains(t))
+                .map(named)
                 .collect(),
+            sealed: self.sealed.iter().map(named).collect(),
         };
-        serde_json::to_vec(&rec).unwrap_or_default()
+        serde_json::to_vec(&rec).map_err(|e| Error::General(e.to_string()))
     }
 
-    /// Reads a stored object; `Err` carries a message for the store's file name.
-    pub fn from_record(uid: u64, bytes: &[u8]) -> std::result::Result<Object, String> {
+    /// Reads a stored object, opening its secrets if the master key is known;
+    /// `Err` carries a message for the store's file name.
+    pub fn from_record(
+        uid: u64,
+        bytes: &[u8],
+        mk: Option<&MasterKey>,
+    ) -> std::result::Result<Object, String> {
         let rec: Record =
             serde_json::from_slice(bytes).map_err(|e| format!("not an object record: {e}"))?;
-        if rec.v != 1 {
+        if rec.v != RECORD_VERSION {
             return Err(format!("object record version {} is not supported", rec.v));
         }
-        let mut attrs = AttrMap::new();
-        for (name, value) in rec.attrs {
-            let ty = crate::names::value_of(&name)
-                .or_else(|| name.strip_prefix("CKA_").and_then(crate::names::value_of))
-                .ok_or_else(|| format!("unknown attribute {name}"))?;
-            attrs.insert(ty, hex::decode(&value).map_err(|e| format!("{name}: {e}"))?);
+        let decode = |list: Vec<(String, String)>| -> std::result::Result<BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, String> {
+            list.into_iter()
+                .map(|(name, value)| {
+                    let ty = crate::names::value_of(&name).ok_or_else(|| format!("unknown attribute {name}"))?;
+                    Ok((ty, hex::decode(&value).map_err(|e| format!("{name}: {e}"))?))
+                })
+                .collect()
+        };
+        let mut obj = Object::new(uid, None, decode(rec.attrs)?);
+        obj.sealed = decode(rec.sealed)?;
+        match mk {
+            Some(mk) if obj.has_sealed() => obj.opened(mk).map_err(|e| e.to_string()),
+            _ => Ok(obj),
         }
-        Ok(Object::new(uid, None, attrs))
     }
 }
+
+const RECORD_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Record {
     v: u32,
     attrs: Vec<(String, String)>,
+    #[serde(default)]
+    sealed: Vec<(String, String)>,
 }
 
 /// Builds the attribute map of a new object from a caller's template: checks
@@ -383,11 +495,38 @@ mod tests {
             None,
             build_attrs(&data_template(), Origin::Create).unwrap(),
         );
-        let back = Object::from_record(9, &o.to_record()).unwrap();
+        let back = Object::from_record(9, &o.to_record().unwrap(), None).unwrap();
         assert_eq!(back.attrs, o.attrs);
-        assert!(Object::from_record(9, b"{nope")
+        assert!(Object::from_record(9, b"{nope", None)
             .unwrap_err()
             .contains("not an object record"));
+    }
+
+    #[test]
+    fn secrets_are_stored_sealed_and_open_only_with_the_master_key() {
+        let t = vec![
+            A::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            A::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            A::bool(CKA_TOKEN, true),
+            A::bytes(CKA_VALUE, b"0123456789abcdef".to_vec()),
+        ];
+        let mut o = Object::new(5, None, build_attrs(&t, Origin::Create).unwrap());
+        assert!(
+            o.to_record().is_err(),
+            "an unsealed secret must not be stored"
+        );
+        let mk = MasterKey::generate().unwrap();
+        o.seal_secrets(&mk).unwrap();
+        let rec = o.to_record().unwrap();
+        assert!(!rec.windows(16).any(|w| w == b"0123456789abcdef"));
+        assert!(!String::from_utf8_lossy(&rec).contains(&hex::encode(b"0123456789abcdef")));
+        let locked = Object::from_record(5, &rec, None).unwrap();
+        assert_eq!(locked.lookup(&[CKA_VALUE]), vec![AttrLookup::Sensitive]);
+        assert!(matches!(locked.key_material(), Err(Error::UserNotLoggedIn)));
+        let open = Object::from_record(5, &rec, Some(&mk)).unwrap();
+        assert_eq!(open.attrs.get(&CKA_VALUE).unwrap(), b"0123456789abcdef");
+        assert!(Object::from_record(5, &rec, Some(&MasterKey::generate().unwrap())).is_err());
+        assert_eq!(open.closed().attrs.get(&CKA_VALUE), None);
     }
 
     const CKA_NO_SUCH: CK_ATTRIBUTE_TYPE = 0x7fff_0000;
