@@ -85,7 +85,7 @@ fn aad(uid: u64, ty: CK_ATTRIBUTE_TYPE) -> [u8; 24] {
     let mut a = [0u8; 24];
     a[..8].copy_from_slice(b"tkemattr");
     a[8..16].copy_from_slice(&uid.to_le_bytes());
-    a[16..].copy_from_slice(&(ty as u64).to_le_bytes());
+    a[16..].copy_from_slice(&u64::from(ty).to_le_bytes());
     a
 }
 

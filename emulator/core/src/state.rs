@@ -18,7 +18,7 @@ use crate::config::{Config, SlotConfig};
 use crate::error::{Error, Result};
 use crate::mechanism::params::Mechanism;
 use crate::mechanism::registry;
-use crate::object::attribute::{AttrMapExt, Attribute, Template};
+use crate::object::attribute::{AttrMap, AttrMapExt, Attribute, Template};
 use crate::object::{build_attrs, Object, Origin};
 use crate::profile::parse_version;
 use crate::session::{Active, FindState, Session};
@@ -510,14 +510,21 @@ impl ModuleState {
     // ---- objects ---------------------------------------------------------------
 
     /// Checks that the session may create or change an object with these flags.
-    fn check_write(t: &Token, s: &Session, token_obj: bool, private: bool) -> Result<()> {
-        if token_obj && !s.rw {
+    /// Checks that the session may create an object with these attributes.
+    fn check_write(t: &Token, s: &Session, attrs: &AttrMap) -> Result<()> {
+        if attrs.get_bool(CKA_TOKEN) == Some(true) && !s.rw {
             return Err(Error::SessionReadOnly);
         }
-        if private && t.login != Login::User {
+        if attrs.get_bool(CKA_PRIVATE) == Some(true) && t.login != Login::User {
             return Err(Error::UserNotLoggedIn);
         }
         Ok(())
+    }
+
+    /// A new object owned by session `h` unless it is a token object.
+    fn new_object(h: CK_SESSION_HANDLE, attrs: AttrMap) -> Object {
+        let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
+        Object::new(0, session, attrs)
     }
 
     pub(crate) fn create_object(
@@ -527,15 +534,9 @@ impl ModuleState {
     ) -> Result<CK_OBJECT_HANDLE> {
         self.with_token(h, |t, s| {
             let mut attrs = build_attrs(&template, Origin::Create)?;
-            Self::check_write(
-                t,
-                s,
-                attrs.get_bool(CKA_TOKEN) == Some(true),
-                attrs.get_bool(CKA_PRIVATE) == Some(true),
-            )?;
+            Self::check_write(t, s, &attrs)?;
             crate::mechanism::keys::complete_import(&mut attrs)?;
-            let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
-            t.insert(Object::new(0, session, attrs))
+            t.insert(Self::new_object(h, attrs))
         })
     }
 
@@ -548,14 +549,8 @@ impl ModuleState {
         self.with_token(h, |t, s| {
             let src = t.object(o)?;
             let attrs = src.copy_with(&template)?;
-            Self::check_write(
-                t,
-                s,
-                attrs.get_bool(CKA_TOKEN) == Some(true),
-                attrs.get_bool(CKA_PRIVATE) == Some(true),
-            )?;
-            let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
-            t.insert(Object::new(0, session, attrs))
+            Self::check_write(t, s, &attrs)?;
+            t.insert(Self::new_object(h, attrs))
         })
     }
 
@@ -890,15 +885,9 @@ impl ModuleState {
                 .ok_or(Error::MechanismInvalid(m.mech))?;
             let template = with_class(template, CKO_SECRET_KEY, kt)?;
             let mut attrs = build_attrs(&template, Origin::Generate(m.mech))?;
-            Self::check_write(
-                t,
-                s,
-                attrs.get_bool(CKA_TOKEN) == Some(true),
-                attrs.get_bool(CKA_PRIVATE) == Some(true),
-            )?;
+            Self::check_write(t, s, &attrs)?;
             imp.generate_key(&m, &mut attrs, (info.ulMinKeySize, info.ulMaxKeySize))?;
-            let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
-            t.insert(Object::new(0, session, attrs))
+            t.insert(Self::new_object(h, attrs))
         })
     }
 
@@ -921,12 +910,7 @@ impl ModuleState {
             let mut pub_attrs = build_attrs(&public, Origin::Generate(m.mech))?;
             let mut priv_attrs = build_attrs(&private, Origin::Generate(m.mech))?;
             for attrs in [&pub_attrs, &priv_attrs] {
-                Self::check_write(
-                    t,
-                    s,
-                    attrs.get_bool(CKA_TOKEN) == Some(true),
-                    attrs.get_bool(CKA_PRIVATE) == Some(true),
-                )?;
+                Self::check_write(t, s, attrs)?;
             }
             imp.generate_key_pair(
                 &m,
@@ -934,11 +918,9 @@ impl ModuleState {
                 &mut priv_attrs,
                 (info.ulMinKeySize, info.ulMaxKeySize),
             )?;
-            let ps = (pub_attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
-            let vs = (priv_attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
             t.insert_pair(
-                Object::new(0, ps, pub_attrs),
-                Object::new(0, vs, priv_attrs),
+                Self::new_object(h, pub_attrs),
+                Self::new_object(h, priv_attrs),
             )
         })
     }

@@ -13,10 +13,12 @@ use std::sync::Arc;
 
 use super::keys::KeyMaterial;
 use super::params::{MechParam, Mechanism};
-use super::{check_key, no_param, DigestOp, Input, MechanismImpl, Registry, SignOp, VerifyOp};
+use super::{
+    check_key, no_param, DigestOp, HashDigest, Input, MechanismImpl, Registry, SignOp, VerifyOp,
+};
 use crate::ck::*;
 use crate::crypto::gost::{self, KeySize, ParamSet, SigningKey, VerifyingKey};
-use crate::crypto::{HashAlg, Hasher};
+use crate::crypto::HashAlg;
 use crate::error::{Error, Result};
 use crate::object::attribute::{AttrMap, AttrMapExt};
 use crate::object::Object;
@@ -172,28 +174,6 @@ impl VerifyOp for GostVerify {
     }
 }
 
-struct GostDigest(Option<Hasher>, usize);
-
-impl DigestOp for GostDigest {
-    fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.0
-            .as_mut()
-            .ok_or(Error::OperationNotInitialized)?
-            .update(data);
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<Vec<u8>> {
-        Ok(self
-            .0
-            .take()
-            .ok_or(Error::OperationNotInitialized)?
-            .finalize())
-    }
-    fn output_len(&self) -> usize {
-        self.1
-    }
-}
-
 impl MechanismImpl for Gost {
     fn digest(&self, m: &Mechanism) -> Result<Box<dyn DigestOp>> {
         let alg = match m.mech {
@@ -206,10 +186,7 @@ impl MechanismImpl for Gost {
             },
             other => return Err(Error::MechanismInvalid(other)),
         };
-        Ok(Box::new(GostDigest(
-            Some(Hasher::new(alg)),
-            alg.output_len(),
-        )))
+        Ok(HashDigest::boxed(alg))
     }
 
     fn sign(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {

@@ -171,6 +171,35 @@ pub fn hash_of_digest_mech(mech: CK_MECHANISM_TYPE) -> Option<HashAlg> {
     })
 }
 
+/// A digest operation over any [`HashAlg`] (SHA, Streebog, GOST R 34.11-94).
+pub(crate) struct HashDigest(Option<Hasher>, usize);
+
+impl HashDigest {
+    pub(crate) fn boxed(alg: HashAlg) -> Box<dyn DigestOp> {
+        Box::new(HashDigest(Some(Hasher::new(alg)), alg.output_len()))
+    }
+}
+
+impl DigestOp for HashDigest {
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.0
+            .as_mut()
+            .ok_or(Error::OperationNotInitialized)?
+            .update(data);
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        Ok(self
+            .0
+            .take()
+            .ok_or(Error::OperationNotInitialized)?
+            .finalize())
+    }
+    fn output_len(&self) -> usize {
+        self.1
+    }
+}
+
 /// Where a signature mechanism's input goes: into a hash, or collected as-is
 /// for mechanisms that take a ready digest or raw block.
 pub(crate) enum Input {
