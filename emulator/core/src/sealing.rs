@@ -81,6 +81,8 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
+// CK_ULONG is 64 bits here but 32 on other targets; the stored form is always 64.
+#[allow(clippy::useless_conversion)]
 fn aad(uid: u64, ty: CK_ATTRIBUTE_TYPE) -> [u8; 24] {
     let mut a = [0u8; 24];
     a[..8].copy_from_slice(b"tkemattr");
