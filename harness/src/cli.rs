@@ -42,6 +42,59 @@ pub enum Command {
     /// dump and delete objects, unplug and plug.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Replay the bank manuals' flows (scenarios/*.toml) against the
+    /// emulator or any PKCS#11 module, with simulated CA and bank back-ends.
+    ///
+    /// Without --module every scenario runs on each emulator profile it
+    /// targets, with a fresh token provisioned from fixtures/provision/.
+    /// With --module it runs once on that module's token (--slot or
+    /// --token-label; user PIN from --pin-env); an expectations file
+    /// (--expectations) lists the steps that module cannot do. Destructive
+    /// steps (key deletion, PIN lock-out, re-initialisation) only run on
+    /// another module with --allow-destructive. Exit status 1 if any step
+    /// failed.
+    Run(RunArgs),
+}
+
+/// `tokenemu run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or directories (default: the workspace's scenarios/).
+    #[arg(value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// A PKCS#11 module to run against instead of the emulator.
+    #[arg(long, value_name = "PATH")]
+    pub module: Option<PathBuf>,
+    /// Slot id on --module.
+    #[arg(long, value_name = "ID", conflicts_with = "token_label")]
+    pub slot: Option<u64>,
+    /// Token label on --module.
+    #[arg(long, value_name = "L")]
+    pub token_label: Option<String>,
+    /// Environment variable holding the user PIN (--module).
+    #[arg(long, value_name = "VAR")]
+    pub pin_env: Option<String>,
+    /// Environment variable holding the SO PIN (--module; re-provisioning).
+    #[arg(long, value_name = "VAR")]
+    pub so_pin_env: Option<String>,
+    /// Only these emulator profiles (default: each scenario's own list).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Vec<String>,
+    /// Expectations file: steps skipped on this module, with reasons.
+    #[arg(long, value_name = "FILE")]
+    pub expectations: Option<PathBuf>,
+    /// Run destructive steps on a module other than the emulator.
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Output directory for artifacts and reports.
+    #[arg(long, value_name = "DIR", default_value = "target/scenario-out")]
+    pub out: PathBuf,
+    /// JSON report file (default: <out>/report.json).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// JUnit XML report file (default: <out>/junit.xml).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `tokenemu list`.

@@ -1,0 +1,140 @@
+//! `tokenemu run`: loads scenarios, runs them (emulator profiles or one
+//! module), shows progress, writes JSON and JUnit reports.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::RunArgs;
+use crate::p11::SlotChoice;
+use crate::report::live::{Live, Observer};
+use crate::report::{files, RunReport};
+use crate::scenario::expect::Expectations;
+use crate::scenario::runner::{run_scenario, RunConfig};
+use crate::scenario::{load_dir, load_file, Scenario};
+
+/// The workspace's `scenarios/` directory: `./scenarios` if present, else
+/// the one this binary was built from.
+pub fn default_scenarios_dir() -> PathBuf {
+    let here = PathBuf::from("scenarios");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// Loads scenario files and directories.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>> {
+    let paths = if paths.is_empty() {
+        vec![default_scenarios_dir()]
+    } else {
+        paths.to_vec()
+    };
+    let mut out = Vec::new();
+    for p in &paths {
+        if p.is_dir() {
+            out.extend(load_dir(p)?);
+        } else {
+            out.push(load_file(p)?);
+        }
+    }
+    if out.is_empty() {
+        bail!(
+            "no scenario files found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(out)
+}
+
+/// Runs every scenario: on each of its profiles (emulator, filtered by
+/// `profiles` if not empty) or once on `cfg.module`.
+pub fn run_all(
+    scenarios: &[Scenario],
+    profiles: &[String],
+    cfg: &RunConfig,
+    obs: &mut dyn Observer,
+) -> RunReport {
+    let mut report = RunReport {
+        module: cfg.module.as_ref().map_or_else(
+            || "tokenemu emulator".to_string(),
+            |m| m.display().to_string(),
+        ),
+        scenarios: Vec::new(),
+    };
+    for sc in scenarios {
+        if cfg.module.is_some() {
+            report.scenarios.push(run_scenario(sc, None, cfg, obs));
+            continue;
+        }
+        for p in &sc.header.profiles {
+            if profiles.is_empty() || profiles.contains(p) {
+                report.scenarios.push(run_scenario(sc, Some(p), cfg, obs));
+            }
+        }
+    }
+    report
+}
+
+/// `tokenemu run`.
+pub fn run(args: &RunArgs) -> Result<()> {
+    let scenarios = load_all(&args.scenarios)?;
+    let expectations = match &args.expectations {
+        Some(p) => Some(Expectations::load(p).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let slot = match (&args.slot, &args.token_label) {
+        (Some(id), _) => SlotChoice::Id(*id),
+        (None, Some(l)) => SlotChoice::Label(l.clone()),
+        (None, None) => SlotChoice::First,
+    };
+    if args.module.is_none()
+        && (args.slot.is_some() || args.token_label.is_some() || args.pin_env.is_some())
+    {
+        bail!("--slot, --token-label and --pin-env need --module (the emulator's tokens are set up per scenario)");
+    }
+    let mut cfg = RunConfig::emulator(&args.out);
+    cfg.module = args.module.clone();
+    cfg.slot = slot;
+    cfg.pin_env = args.pin_env.clone();
+    cfg.so_pin_env = args.so_pin_env.clone();
+    cfg.expectations = expectations;
+    cfg.allow_destructive = args.allow_destructive;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut live = Live::default();
+    let report = run_all(&scenarios, &args.profile, &cfg, &mut live);
+    if report.scenarios.is_empty() {
+        bail!("no scenario targets the profiles {:?}", args.profile);
+    }
+    let json = args
+        .json
+        .clone()
+        .unwrap_or_else(|| args.out.join("report.json"));
+    let junit = args
+        .junit
+        .clone()
+        .unwrap_or_else(|| args.out.join("junit.xml"));
+    files::write_json(&report, &json).with_context(|| json.display().to_string())?;
+    files::write_junit(&report, &junit).with_context(|| junit.display().to_string())?;
+    let (p, f, s) = report.totals();
+    println!("{p} passed, {f} failed, {s} skipped");
+    println!(
+        "reports: {} {}; artifacts under {}",
+        json.display(),
+        junit.display(),
+        display(&args.out)
+    );
+    if report.failed() {
+        bail!("{f} step(s) failed");
+    }
+    Ok(())
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
