@@ -15,7 +15,7 @@
 //! при обновлении страницы»).
 
 use super::kisc::{generate_and_request, install, prove_possession, Kisc};
-use super::{date_ru, days_left, refuse, Env, Outputs, StepResult, DAY};
+use super::{date_ru, days_left, refuse, Env, Outputs, StepResult};
 use crate::p11::Alg;
 use crate::pki;
 
@@ -97,7 +97,7 @@ impl BsClient {
             Status::InUse if self.unplanned.is_some() => Status::Unplanned,
             Status::InUse => match &self.active_cert {
                 Some(c) => match pki::summary(c) {
-                    Ok(s) if s.not_after.saturating_sub(now) <= 30 * DAY => Status::Planned,
+                    Ok(s) if days_left(now, s.not_after) <= 30 => Status::Planned,
                     _ => Status::InUse,
                 },
                 None => Status::InUse,
@@ -115,10 +115,10 @@ impl BsClient {
     fn active_cert(&self, env: &Env) -> Result<Vec<u8>, super::StepError> {
         let s = env.token.session(false)?;
         env.token
-            .list_keys(&s)?
+            .certificates(&s)?
             .into_iter()
-            .find(|k| k.id == self.active_key)
-            .and_then(|k| k.cert)
+            .find(|(id, _)| *id == self.active_key)
+            .map(|(_, der)| der)
             .ok_or_else(|| {
                 refuse(
                     "no_certificate",

@@ -88,10 +88,18 @@ impl Kzibank {
                 ))
             }
         }
-        self.otp_round += 1;
-        self.stage = Stage::NeedOtp;
-        let mut o = self.out();
-        o.insert("otp_sent".into(), "yes".into());
+        let mut o = Outputs::new();
+        if self.password_changed && self.plugin.is_some() {
+            // Manual 002 п.13: after the change, log-in with the new password
+            // goes straight to the plugin's prompt.
+            self.stage = Stage::NeedPluginConfirm;
+            o.insert("otp_sent".into(), "no".into());
+        } else {
+            self.otp_round += 1;
+            self.stage = Stage::NeedOtp;
+            o.insert("otp_sent".into(), "yes".into());
+        }
+        o.extend(self.out());
         Ok(o)
     }
 

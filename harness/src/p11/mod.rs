@@ -221,6 +221,12 @@ impl std::fmt::Debug for Token {
     }
 }
 
+impl Drop for Token {
+    fn drop(&mut self) {
+        let _ = self.raw.finalize();
+    }
+}
+
 /// How to pick the slot.
 #[derive(Debug, Clone, Default)]
 pub enum SlotChoice {

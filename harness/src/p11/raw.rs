@@ -175,4 +175,12 @@ impl Raw {
         list.truncate(n as usize);
         Ok(list)
     }
+
+    /// `C_Finalize` (cryptoki 0.12 does not finalize when its context is
+    /// dropped, and the next scenario must re-initialise the module to read
+    /// its new `TOKENEMU_CONF`).
+    pub fn finalize(&self) -> CK_RV {
+        // SAFETY: `C_Finalize` takes a reserved pointer that must be NULL.
+        unsafe { self.lib.C_Finalize(null_mut()) }
+    }
 }
