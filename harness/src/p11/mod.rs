@@ -631,6 +631,16 @@ impl Token {
         Ok(n)
     }
 
+    /// Destroys every object with this `CKA_ID` the session can see.
+    pub fn destroy_all_with_id(&self, s: &Session, id: &[u8]) -> P11Result<usize> {
+        let hs = self.find(s, &[Attribute::Id(id.to_vec())])?;
+        for h in &hs {
+            self.note("C_DestroyObject");
+            s.destroy_object(*h).map_err(err("C_DestroyObject"))?;
+        }
+        Ok(hs.len())
+    }
+
     /// `C_DestroyObject` on one handle (to show what a module answers when
     /// the session may not do it).
     pub fn destroy_handle(&self, s: &Session, h: ObjectHandle) -> P11Result<()> {

@@ -158,7 +158,8 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, LoadError> {
             refs.extend(vars::references(v).map_err(|m| fail(place.clone(), m))?);
         }
         for r in refs {
-            if !defined.contains(&r) {
+            // `prov_<name>_id` come from the provisioning file's key pairs.
+            if !defined.contains(&r) && !r.starts_with("prov_") {
                 let known = if defined.is_empty() {
                     "none yet".to_string()
                 } else {

@@ -87,6 +87,10 @@ pub struct StepDef {
     /// the emulator it runs only with `--allow-destructive`.
     #[serde(default)]
     pub destructive: bool,
+    /// The step depends on something only the emulator can do (hot-plug):
+    /// skipped on other modules.
+    #[serde(default)]
+    pub emulator_only: bool,
 }
 
 fn one() -> u32 {

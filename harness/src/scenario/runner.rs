@@ -203,6 +203,13 @@ fn run_inner(
                 .map(str::to_string)
         })
     };
+    clean_leftovers(
+        &setup.token,
+        &cfg.provision_dir,
+        &prov,
+        &setup.user_pin,
+        cfg.module.is_none() || cfg.allow_destructive,
+    )?;
     let provisioned = provision(
         &setup.token,
         &mut kisc,
@@ -275,6 +282,8 @@ fn run_inner(
             ))
         } else if let Some(f) = &failed_at {
             Some(format!("not run: step {f} failed"))
+        } else if !emulator && (step.def.emulator_only || decoded_needs_emulator(step)) {
+            Some("needs the emulator (hot-plug): not run on another module".into())
         } else if step.def.destructive && !emulator && !cfg.allow_destructive {
             Some("destructive on a real token: pass --allow-destructive to run it".into())
         } else {
@@ -333,6 +342,79 @@ fn run_inner(
     }
     report.artifacts.extend(world.artifacts);
     Ok(())
+}
+
+/// Objects an earlier run of the harness left on a token (the provisioning
+/// `CKA_ID`s and the portal's `KI…` ids): removed when allowed, else an error
+/// (a scenario needs the token as the manual shows it).
+fn known_ids(dir: &Path, prov: &Provision) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = prov
+        .keypairs
+        .iter()
+        .filter_map(|k| hex::decode(&k.id).ok())
+        .collect();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let name = e
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".toml")
+                .to_string();
+            if let Ok(p) = Provision::load(dir, &name) {
+                out.extend(p.keypairs.iter().filter_map(|k| hex::decode(&k.id).ok()));
+            }
+        }
+    }
+    out
+}
+
+fn clean_leftovers(
+    token: &Token,
+    prov_dir: &Path,
+    prov: &Provision,
+    pin: &str,
+    allowed: bool,
+) -> Result<(), String> {
+    let s = token
+        .user_session(pin)
+        .map_err(|e| format!("log-in before provisioning: {e}"))?;
+    let known = known_ids(prov_dir, prov);
+    let ours = |id: &[u8]| id.starts_with(b"KI") || known.iter().any(|k| k == id);
+    let mut ids: Vec<Vec<u8>> = token
+        .certificates(&s)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.extend(
+        token
+            .list_keys(&s)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|k| k.id),
+    );
+    ids.retain(|id| ours(id));
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if !allowed {
+        return Err(format!(
+            "the token already holds objects with the harness's CKA_IDs ({}); use a fresh token or pass --allow-destructive to delete them",
+            ids.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for id in ids {
+        token
+            .destroy_all_with_id(&s, &id)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn decoded_needs_emulator(step: &Step) -> bool {
+    load::decode_action(&step.def).is_ok_and(|a| a.needs_emulator())
 }
 
 fn clock_text(now: u64) -> String {
