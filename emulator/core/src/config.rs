@@ -10,6 +10,14 @@
 //! store = "/var/tmp/tokens/0" # optional; default: $XDG_DATA_HOME/tokenemu/slot-<id>
 //! present = true              # optional; the token starts inserted (default true)
 //! description = "…"           # optional; overrides the profile's slot description
+//! latency = false             # optional; calls take as long as the real token's
+//! fault_seed = 42             # optional; seed of the random faults below
+//!
+//! [[slot.fault]]              # optional, any number: injected faults (see `hooks`)
+//! function = "C_Sign"         # a C function name, or "*"
+//! rv = "CKR_DEVICE_ERROR"     # what to return (default CKR_DEVICE_ERROR)
+//! nth = 3                     # on the 3rd call; or every = N; or probability = 0.1
+//! action = "fail"             # or "unplug": pull the token out instead
 //! ```
 //!
 //! Without the variable the embedded default applies: slot 0 holds a JaCarta
@@ -23,6 +31,7 @@ use serde::Deserialize;
 
 use crate::ck::CK_SLOT_ID;
 use crate::error::{Error, Result};
+use crate::hooks::FaultRule;
 use crate::profile::Profile;
 
 /// The environment variable naming the configuration file.
@@ -47,6 +56,12 @@ struct RawSlot {
     store: Option<PathBuf>,
     present: Option<bool>,
     description: Option<String>,
+    #[serde(default)]
+    latency: bool,
+    #[serde(default)]
+    fault_seed: u64,
+    #[serde(default)]
+    fault: Vec<FaultRule>,
 }
 
 /// One configured slot.
@@ -62,6 +77,12 @@ pub struct SlotConfig {
     pub present: Option<bool>,
     /// Slot description override.
     pub description: Option<String>,
+    /// Calls take as long as the profile's `[latency]` table says.
+    pub latency: bool,
+    /// Seed of the random faults.
+    pub fault_seed: u64,
+    /// Injected faults.
+    pub faults: Vec<FaultRule>,
 }
 
 /// The whole configuration.
@@ -131,6 +152,9 @@ impl Config {
                 store,
                 present: s.present,
                 description: s.description,
+                latency: s.latency,
+                fault_seed: s.fault_seed,
+                faults: s.fault,
             });
         }
         slots.sort_by_key(|s| s.id);

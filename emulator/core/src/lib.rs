@@ -10,6 +10,7 @@ pub mod ck;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod hooks;
 pub mod mechanism;
 pub mod module;
 pub mod names;

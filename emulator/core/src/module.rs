@@ -7,11 +7,15 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use crate::api::{AttrLookup, OpKind, OutSpec, Output};
 use crate::ck::*;
 use crate::config::Config;
 use crate::error::Result;
+use crate::hooks::{op_name, out_json, secret, template_json, Phase, Target};
 use crate::mechanism::params::Mechanism;
+use crate::names::{attribute_name, mechanism_name};
 use crate::object::attribute::Template;
 
 /// An initialised emulator.
@@ -21,6 +25,23 @@ pub struct Module {
 }
 
 impl Module {
+    /// Trace arguments, built only when a trace is being written.
+    fn args(&self, f: impl FnOnce() -> serde_json::Value) -> Option<serde_json::Value> {
+        self.inner.tracing().then(f)
+    }
+
+    /// Runs one PKCS#11 call with the injected faults, the latency model and
+    /// the trace around it (see `hooks`).
+    fn call<R>(
+        &self,
+        function: &'static str,
+        target: Target,
+        args: Option<serde_json::Value>,
+        f: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        self.inner.hooked(function, target, args, f)
+    }
+
     /// Builds the slots and tokens the configuration describes (tokens are
     /// created in their stores on first use).
     pub fn new(config: Config) -> Result<Arc<Module>> {
@@ -44,11 +65,21 @@ impl Module {
     }
     /// `C_GetSlotInfo`.
     pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
-        self.inner.slot_info(slot)
+        self.call(
+            "C_GetSlotInfo",
+            Target::Slot(slot),
+            self.args(|| json!({"slot": slot})),
+            || self.inner.slot_info(slot),
+        )
     }
     /// `C_GetTokenInfo`.
     pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
-        self.inner.token_info(slot)
+        self.call(
+            "C_GetTokenInfo",
+            Target::Slot(slot),
+            self.args(|| json!({"slot": slot})),
+            || self.inner.token_info(slot),
+        )
     }
     /// `C_WaitForSlotEvent`; `block` is false with `CKF_DONT_BLOCK`. A blocking
     /// wait returns `Error::NotInitialized` if `cancel` becomes true (finalize).
@@ -61,7 +92,12 @@ impl Module {
     }
     /// `C_GetMechanismList`.
     pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
-        self.inner.mechanism_list(slot)
+        self.call(
+            "C_GetMechanismList",
+            Target::Slot(slot),
+            self.args(|| json!({"slot": slot})),
+            || self.inner.mechanism_list(slot),
+        )
     }
     /// `C_GetMechanismInfo`.
     pub fn mechanism_info(
@@ -69,46 +105,93 @@ impl Module {
         slot: CK_SLOT_ID,
         mech: CK_MECHANISM_TYPE,
     ) -> Result<CK_MECHANISM_INFO> {
-        self.inner.mechanism_info(slot, mech)
+        self.call(
+            "C_GetMechanismInfo",
+            Target::Slot(slot),
+            self.args(|| json!({"slot": slot, "mechanism": mechanism_name(mech)})),
+            || self.inner.mechanism_info(slot, mech),
+        )
     }
     /// `C_InitToken`: `label` is the 32-byte blank-padded field.
     pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
-        self.inner.init_token(slot, so_pin, label)
+        self.call("C_InitToken", Target::Slot(slot), self.args(|| json!({"slot": slot, "pin": secret(so_pin), "label": crate::util::unpadded(label)})), || self.inner.init_token(slot, so_pin, label))
     }
     /// `C_InitPIN`.
     pub fn init_pin(&self, session: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
-        self.inner.init_pin(session, pin)
+        self.call(
+            "C_InitPIN",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "pin": secret(pin)})),
+            || self.inner.init_pin(session, pin),
+        )
     }
     /// `C_SetPIN`.
     pub fn set_pin(&self, session: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
-        self.inner.set_pin(session, old, new)
+        self.call(
+            "C_SetPIN",
+            Target::Session(session),
+            self.args(
+                || json!({"session": session, "old_pin": secret(old), "new_pin": secret(new)}),
+            ),
+            || self.inner.set_pin(session, old, new),
+        )
     }
 
     // ---- §5.6 session management ---------------------------------------------
 
     /// `C_OpenSession` (notification callbacks are not used by this token).
     pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
-        self.inner.open_session(slot, flags)
+        self.call(
+            "C_OpenSession",
+            Target::Slot(slot),
+            self.args(|| json!({"slot": slot, "flags": flags})),
+            || self.inner.open_session(slot, flags),
+        )
     }
     /// `C_CloseSession`.
     pub fn close_session(&self, session: CK_SESSION_HANDLE) -> Result<()> {
-        self.inner.close_session(session)
+        self.call(
+            "C_CloseSession",
+            Target::Session(session),
+            self.args(|| json!({"session": session})),
+            || self.inner.close_session(session),
+        )
     }
     /// `C_CloseAllSessions`.
     pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
-        self.inner.close_all_sessions(slot)
+        self.call(
+            "C_CloseAllSessions",
+            Target::Slot(slot),
+            self.args(|| json!({"slot": slot})),
+            || self.inner.close_all_sessions(slot),
+        )
     }
     /// `C_GetSessionInfo`.
     pub fn session_info(&self, session: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
-        self.inner.session_info(session)
+        self.call(
+            "C_GetSessionInfo",
+            Target::Session(session),
+            self.args(|| json!({"session": session})),
+            || self.inner.session_info(session),
+        )
     }
     /// `C_Login`.
     pub fn login(&self, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        self.inner.login(session, user, pin)
+        self.call(
+            "C_Login",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "user": user, "pin": secret(pin)})),
+            || self.inner.login(session, user, pin),
+        )
     }
     /// `C_Logout`.
     pub fn logout(&self, session: CK_SESSION_HANDLE) -> Result<()> {
-        self.inner.logout(session)
+        self.call(
+            "C_Logout",
+            Target::Session(session),
+            self.args(|| json!({"session": session})),
+            || self.inner.logout(session),
+        )
     }
 
     // ---- §5.7 object management ----------------------------------------------
@@ -119,7 +202,12 @@ impl Module {
         session: CK_SESSION_HANDLE,
         template: Template,
     ) -> Result<CK_OBJECT_HANDLE> {
-        self.inner.create_object(session, template)
+        self.call(
+            "C_CreateObject",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "template": template_json(&template)})),
+            || self.inner.create_object(session, template),
+        )
     }
     /// `C_CopyObject`.
     pub fn copy_object(
@@ -128,7 +216,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         template: Template,
     ) -> Result<CK_OBJECT_HANDLE> {
-        self.inner.copy_object(session, object, template)
+        self.call("C_CopyObject", Target::Session(session), self.args(|| json!({"session": session, "object": object, "template": template_json(&template)})), || self.inner.copy_object(session, object, template))
     }
     /// `C_DestroyObject`.
     pub fn destroy_object(
@@ -136,7 +224,12 @@ impl Module {
         session: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        self.inner.destroy_object(session, object)
+        self.call(
+            "C_DestroyObject",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "object": object})),
+            || self.inner.destroy_object(session, object),
+        )
     }
     /// `C_GetObjectSize`.
     pub fn object_size(
@@ -144,7 +237,12 @@ impl Module {
         session: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
     ) -> Result<CK_ULONG> {
-        self.inner.object_size(session, object)
+        self.call(
+            "C_GetObjectSize",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "object": object})),
+            || self.inner.object_size(session, object),
+        )
     }
     /// `C_GetAttributeValue`: one answer per requested type, in order. The
     /// boundary turns them into buffer copies and the combined `CK_RV`.
@@ -154,7 +252,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<AttrLookup>> {
-        self.inner.get_attributes(session, object, types)
+        self.call("C_GetAttributeValue", Target::Session(session), self.args(|| json!({"session": session, "object": object, "types": types.iter().map(|t| attribute_name(*t)).collect::<Vec<_>>()})), || self.inner.get_attributes(session, object, types))
     }
     /// `C_SetAttributeValue`.
     pub fn set_attributes(
@@ -163,11 +261,16 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         template: Template,
     ) -> Result<()> {
-        self.inner.set_attributes(session, object, template)
+        self.call("C_SetAttributeValue", Target::Session(session), self.args(|| json!({"session": session, "object": object, "template": template_json(&template)})), || self.inner.set_attributes(session, object, template))
     }
     /// `C_FindObjectsInit`.
     pub fn find_init(&self, session: CK_SESSION_HANDLE, template: Template) -> Result<()> {
-        self.inner.find_init(session, template)
+        self.call(
+            "C_FindObjectsInit",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "template": template_json(&template)})),
+            || self.inner.find_init(session, template),
+        )
     }
     /// `C_FindObjects`: up to `max` handles.
     pub fn find_next(
@@ -175,11 +278,21 @@ impl Module {
         session: CK_SESSION_HANDLE,
         max: usize,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
-        self.inner.find_next(session, max)
+        self.call(
+            "C_FindObjects",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "max": max})),
+            || self.inner.find_next(session, max),
+        )
     }
     /// `C_FindObjectsFinal`.
     pub fn find_final(&self, session: CK_SESSION_HANDLE) -> Result<()> {
-        self.inner.find_final(session)
+        self.call(
+            "C_FindObjectsFinal",
+            Target::Session(session),
+            self.args(|| json!({"session": session})),
+            || self.inner.find_final(session),
+        )
     }
 
     // ---- §5.8–5.13 cryptographic operations ----------------------------------
@@ -194,7 +307,7 @@ impl Module {
         mechanism: Mechanism,
         key: Option<CK_OBJECT_HANDLE>,
     ) -> Result<()> {
-        self.inner.op_init(session, kind, mechanism, key)
+        self.call(op_name(kind, Phase::Init), Target::Session(session), self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "key": key})), || self.inner.op_init(session, kind, mechanism, key))
     }
     /// Single-part `C_Encrypt`, `C_Decrypt`, `C_Digest`, `C_Sign`,
     /// `C_SignRecover`, `C_VerifyRecover`. Follows the spec's size protocol: a
@@ -207,7 +320,14 @@ impl Module {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.inner.op_single(session, kind, input, out)
+        self.call(
+            op_name(kind, Phase::Single),
+            Target::Session(session),
+            self.args(
+                || json!({"session": session, "data_len": input.len(), "out": out_json(out)}),
+            ),
+            || self.inner.op_single(session, kind, input, out),
+        )
     }
     /// `C_EncryptUpdate`/`C_DecryptUpdate` (may produce output) and
     /// `C_DigestUpdate`/`C_SignUpdate`/`C_VerifyUpdate` (output always empty).
@@ -218,7 +338,12 @@ impl Module {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.inner.op_update(session, kind, input, out)
+        self.call(
+            op_name(kind, Phase::Update),
+            Target::Session(session),
+            self.args(|| json!({"session": session, "data_len": input.len()})),
+            || self.inner.op_update(session, kind, input, out),
+        )
     }
     /// `C_EncryptFinal`, `C_DecryptFinal`, `C_DigestFinal`, `C_SignFinal`.
     pub fn op_final(
@@ -227,19 +352,34 @@ impl Module {
         kind: OpKind,
         out: OutSpec,
     ) -> Result<Output> {
-        self.inner.op_final(session, kind, out)
+        self.call(
+            op_name(kind, Phase::Final),
+            Target::Session(session),
+            self.args(|| json!({"session": session, "out": out_json(out)})),
+            || self.inner.op_final(session, kind, out),
+        )
     }
     /// `C_Verify` (single part): ends the operation whatever the outcome.
     pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
-        self.inner.verify(session, data, signature)
+        self.call("C_Verify", Target::Session(session), self.args(|| json!({"session": session, "data_len": data.len(), "signature_len": signature.len()})), || self.inner.verify(session, data, signature))
     }
     /// `C_VerifyFinal`.
     pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
-        self.inner.verify_final(session, signature)
+        self.call(
+            "C_VerifyFinal",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "signature_len": signature.len()})),
+            || self.inner.verify_final(session, signature),
+        )
     }
     /// `C_DigestKey`.
     pub fn digest_key(&self, session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
-        self.inner.digest_key(session, key)
+        self.call(
+            "C_DigestKey",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "key": key})),
+            || self.inner.digest_key(session, key),
+        )
     }
     /// `C_GenerateKey`.
     pub fn generate_key(
@@ -248,7 +388,7 @@ impl Module {
         mechanism: Mechanism,
         template: Template,
     ) -> Result<CK_OBJECT_HANDLE> {
-        self.inner.generate_key(session, mechanism, template)
+        self.call("C_GenerateKey", Target::Session(session), self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "template": template_json(&template)})), || self.inner.generate_key(session, mechanism, template))
     }
     /// `C_GenerateKeyPair`: returns (public, private).
     pub fn generate_key_pair(
@@ -258,16 +398,25 @@ impl Module {
         public_template: Template,
         private_template: Template,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
-        self.inner
-            .generate_key_pair(session, mechanism, public_template, private_template)
+        self.call("C_GenerateKeyPair", Target::Session(session), self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "public": template_json(&public_template), "private": template_json(&private_template)})), || self.inner.generate_key_pair(session, mechanism, public_template, private_template))
     }
     /// `C_SeedRandom`.
     pub fn seed_random(&self, session: CK_SESSION_HANDLE, seed: &[u8]) -> Result<()> {
-        self.inner.seed_random(session, seed)
+        self.call(
+            "C_SeedRandom",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "seed_len": seed.len()})),
+            || self.inner.seed_random(session, seed),
+        )
     }
     /// `C_GenerateRandom`.
     pub fn generate_random(&self, session: CK_SESSION_HANDLE, len: usize) -> Result<Vec<u8>> {
-        self.inner.generate_random(session, len)
+        self.call(
+            "C_GenerateRandom",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "len": len})),
+            || self.inner.generate_random(session, len),
+        )
     }
     /// Checks that a session handle is valid (for functions this token does not
     /// support, so they still report `CKR_SESSION_HANDLE_INVALID` first).

@@ -38,9 +38,25 @@ pub struct Profile {
     pub pin: PinPolicy,
     /// Mechanisms the token lists, by spec name.
     pub mechanisms: BTreeMap<String, MechanismProfile>,
+    /// How long the real token takes (used when a slot sets `latency = true`).
+    #[serde(default = "default_latency")]
+    pub latency: crate::hooks::LatencyProfile,
     /// Which values are assumed rather than documented (free text per field).
     #[serde(default)]
     pub assumed: BTreeMap<String, String>,
+}
+
+/// Latency of a typical USB token when a profile gives none: an RSA-2048 or
+/// GOST signature of the order of 100 ms, on-token RSA key generation of
+/// seconds (assumed figures; the vendors publish none).
+fn default_latency() -> crate::hooks::LatencyProfile {
+    crate::hooks::LatencyProfile {
+        default_ms: 2,
+        login_ms: 40,
+        private_key_ms: 100,
+        keygen_ms: 3000,
+        write_ms: 30,
+    }
 }
 
 /// The reader the token sits in.

@@ -16,6 +16,7 @@ use crate::api::{AttrLookup, OpKind, OutSpec, Output};
 use crate::ck::*;
 use crate::config::{Config, SlotConfig};
 use crate::error::{Error, Result};
+use crate::hooks::{apply_latency, CallClock, Fired, SlotFaults, Target, Trace};
 use crate::mechanism::params::Mechanism;
 use crate::mechanism::registry;
 use crate::object::attribute::{AttrMap, AttrMapExt, Attribute, Template};
@@ -34,6 +35,7 @@ const MAX_RANDOM: usize = 1 << 20;
 #[derive(Debug)]
 struct Slot {
     config: SlotConfig,
+    faults: Option<SlotFaults>,
     token: Mutex<Token>,
     /// Presence as last reported by `C_WaitForSlotEvent`.
     reported_present: AtomicBool,
@@ -49,6 +51,9 @@ struct SessionCell {
 #[derive(Debug)]
 pub struct ModuleState {
     slots: Vec<Slot>,
+    /// Some slot injects faults or emulates latency.
+    hooks_active: bool,
+    trace: Option<Trace>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<SessionCell>>>,
     handles: Arc<AtomicU64>,
 }
@@ -70,17 +75,113 @@ impl ModuleState {
             }
             let present = store.is_present()?;
             let token = Token::new(sc.id, sc.profile.clone(), store, handles.clone());
+            let faults = if sc.faults.is_empty() {
+                None
+            } else {
+                Some(
+                    SlotFaults::new(sc.faults.clone(), sc.fault_seed)
+                        .map_err(|e| Error::Config(format!("slot {}: {e}", sc.id)))?,
+                )
+            };
             slots.push(Slot {
                 config: sc,
+                faults,
                 token: Mutex::new(token),
                 reported_present: AtomicBool::new(present),
             });
         }
+        let hooks_active = slots.iter().any(|s| s.faults.is_some() || s.config.latency);
         Ok(ModuleState {
             slots,
+            hooks_active,
+            trace: Trace::from_env()?,
             sessions: RwLock::new(HashMap::new()),
             handles,
         })
+    }
+
+    // ---- hooks (trace, faults, latency) ----------------------------------------
+
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    fn slot_for(&self, target: Target) -> Option<usize> {
+        match target {
+            Target::Slot(id) => self.slot_index(id).ok(),
+            Target::Session(h) => self.cell(h).ok().map(|c| c.slot),
+        }
+    }
+
+    pub(crate) fn hooked<R>(
+        &self,
+        function: &'static str,
+        target: Target,
+        args: Option<serde_json::Value>,
+        f: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        if !self.hooks_active && self.trace.is_none() {
+            return f();
+        }
+        let clock = CallClock::start();
+        let slot = if self.hooks_active {
+            self.slot_for(target)
+        } else {
+            None
+        };
+        let fired = slot.and_then(|i| self.slots[i].faults.as_ref()?.check(function));
+        let r = match (fired, slot) {
+            (Some(Fired::Fail(rv)), _) => {
+                tracing::info!(function, rv = %crate::names::rv_name(rv), "injected fault");
+                if let Target::Session(h) = target {
+                    self.end_failed_operation(function, h);
+                }
+                Err(Error::Injected(rv))
+            }
+            (Some(Fired::Unplug), Some(i)) => {
+                tracing::info!(
+                    function,
+                    slot = self.slots[i].config.id,
+                    "injected token removal"
+                );
+                lock(&self.slots[i].token).store().set_present(false)?;
+                self.token_removed(i);
+                Err(Error::DeviceRemoved)
+            }
+            _ => f(),
+        };
+        if let Some(i) = slot.filter(|i| self.slots[*i].config.latency) {
+            apply_latency(&self.slots[i].config.profile.latency, function, &clock);
+        }
+        if let (Some(trace), Some(args)) = (&self.trace, args) {
+            let rv = r.as_ref().map_or_else(Error::rv, |_| CKR_OK);
+            trace.record(function, args, rv, clock.elapsed());
+        }
+        r
+    }
+
+    /// An injected failure ends the operation the call belongs to, as a real
+    /// failure of that call would (the `*Init` calls start nothing).
+    fn end_failed_operation(&self, function: &str, h: CK_SESSION_HANDLE) {
+        let Ok(cell) = self.cell(h) else { return };
+        let mut s = lock(&cell.state);
+        let f = function.trim_start_matches("C_");
+        if f.ends_with("Init") {
+            return;
+        }
+        if f.starts_with("SignRecover") || f.starts_with("Sign") {
+            s.sign = None;
+        } else if f.starts_with("Verify") {
+            s.verify = None;
+        } else if f.starts_with("Encrypt") {
+            s.encrypt = None;
+        } else if f.starts_with("Decrypt") {
+            s.decrypt = None;
+        } else if f.starts_with("Digest") {
+            s.digest = None;
+        } else if f == "FindObjects" {
+            s.find = None;
+        }
     }
 
     // ---- lookups ------------------------------------------------------------
