@@ -64,13 +64,13 @@ nth = 1
         assert_eq!(r.is_ok(), expect_ok, "{r:?}");
         r
     };
-    sign(true);
+    sign(true).unwrap();
     // The second C_Sign fails as configured, the third works again.
     assert!(matches!(
         sign(false),
         Err(Error::Injected(CKR_DEVICE_MEMORY))
     ));
-    sign(true);
+    sign(true).unwrap();
     // The first C_DigestInit pulls the token out.
     assert!(matches!(
         m.op_init(s, OpKind::Digest, Mechanism::new(CKM_SHA256), None),
