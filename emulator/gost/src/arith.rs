@@ -280,22 +280,6 @@ pub(crate) const fn limbs_from_hex<const N: usize>(s: &str) -> [u64; N] {
     out
 }
 
-/// `p - 2` (the Fermat inversion exponent), for `p > 2`.
-pub(crate) const fn minus_two<const N: usize>(p: &[u64; N]) -> [u64; N] {
-    let mut two = [0u64; N];
-    two[0] = 2;
-    let mut r = [0u64; N];
-    let mut borrow = 0;
-    let mut j = 0;
-    while j < N {
-        let (d, b) = sbb(p[j], two[j], borrow);
-        r[j] = d;
-        borrow = b;
-        j += 1;
-    }
-    r
-}
-
 /// Bit length of a little-endian limb array (compile time).
 pub(crate) const fn bit_len<const N: usize>(x: &[u64; N]) -> u32 {
     let mut i = N;

@@ -4,7 +4,7 @@
 //! The [`Field`] trait is what the curve and signature code is generic over;
 //! [`prime_field!`] declares a type for one modulus given as hexadecimal data.
 //! All operations are constant time except the ones whose name says
-//! `vartime`, and [`Field::invert`] whose exponent (`p - 2`) is public.
+//! `vartime`.
 
 use core::fmt::Debug;
 use core::ops::{Add, Mul, Neg, Sub};
@@ -40,7 +40,7 @@ pub(crate) trait Field:
     fn square(&self) -> Self;
     /// `2 * self`.
     fn double(&self) -> Self;
-    /// `self^(m-2)`: the inverse for non-zero `self` (m prime), 0 for 0.
+    /// The inverse for non-zero `self` (m prime), 0 for 0; constant time.
     fn invert(&self) -> Self;
     /// Whether `self == 0`.
     fn is_zero(&self) -> Choice;
@@ -72,7 +72,12 @@ macro_rules! prime_field {
             const R_R2: ([u64; $n], [u64; $n]) = $crate::arith::r_and_r2(&Self::MODULUS);
             const R: [u64; $n] = Self::R_R2.0;
             const R2: [u64; $n] = Self::R_R2.1;
-            const EXP_INV: [u64; $n] = $crate::arith::minus_two(&Self::MODULUS);
+            /// The modulus for the safegcd inversion.
+            const INV_MODULUS: $crate::safegcd::InvModulus =
+                $crate::safegcd::InvModulus::new(&Self::MODULUS);
+            /// `R^3 mod m`: turns the plain inverse of `aR` into `a^(-1) R`.
+            const R3: [u64; $n] =
+                $crate::arith::mont_mul(&Self::R2, &Self::R2, &Self::MODULUS, Self::M0INV);
             /// `c` when the modulus is `2^(64N) - c` (plain representation and
             /// special reduction), 0 for Montgomery representation.
             const PM_C: u64 = $crate::arith::pseudo_mersenne_c(&Self::MODULUS);
@@ -221,23 +226,14 @@ macro_rules! prime_field {
             }
 
             fn invert(&self) -> Self {
-                // Fixed 4-bit window over the public exponent m - 2.
-                let mut table = [Self::ONE; 16];
-                for i in 1..16 {
-                    table[i] = table[i - 1] * *self;
+                // Constant-time safegcd on the stored limbs: the plain
+                // representation inverts directly; for Montgomery, (aR)^-1 * R^3 / R = a^-1 R.
+                let inv = $crate::safegcd::invert(&self.0, &Self::INV_MODULUS);
+                if Self::PM_C != 0 {
+                    Self(inv)
+                } else {
+                    Self($crate::arith::mont_mul(&inv, &Self::R3, &Self::MODULUS, Self::M0INV))
                 }
-                let mut acc = Self::ONE;
-                for limb in Self::EXP_INV.iter().rev() {
-                    for nib in (0..16).rev() {
-                        acc = acc.square().square().square().square();
-                        let idx = ((limb >> (4 * nib)) & 0xF) as usize;
-                        acc = acc * table[idx];
-                    }
-                }
-                for t in table.iter_mut() {
-                    t.zeroize();
-                }
-                acc
             }
 
             #[inline(always)]

@@ -35,6 +35,7 @@ mod curves;
 mod field;
 mod params;
 mod point;
+mod safegcd;
 mod sign;
 
 use core::fmt;
