@@ -59,7 +59,11 @@ fn run(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
         Ok(Err(Failure::Rv(rv))) => rv,
         Ok(Err(Failure::Core(e))) => {
             let rv = CK_RV::from(&e);
-            if rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED {
+            // Failures that are not the caller's doing are worth a warning.
+            if matches!(
+                rv,
+                CKR_GENERAL_ERROR | CKR_FUNCTION_FAILED | CKR_DEVICE_ERROR | CKR_DEVICE_MEMORY
+            ) {
                 tracing::warn!(function = name, error = %e, "call failed");
             } else {
                 tracing::debug!(function = name, error = %e);
