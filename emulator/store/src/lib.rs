@@ -368,7 +368,14 @@ impl Store {
         let marker = dir.join(format::MARKER_NAME);
         let has_marker = check_marker_file(&marker)?;
         if !has_marker {
-            check_adoptable(dir)?;
+            // Another process may be creating this store right now: between our
+            // marker check and this one it may have written its marker and
+            // layout. Only a directory that still has no marker is foreign.
+            if let Err(e) = check_adoptable(dir) {
+                if !check_marker_file(&marker)? {
+                    return Err(e);
+                }
+            }
         }
         let lock_path = dir.join(LOCK_NAME);
         let lock_file = fsx::open_lock_file(&lock_path)?;

@@ -528,3 +528,23 @@ fn debug_output_hides_contents() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
 }
+
+/// Many handles racing to create one fresh store: none may call it foreign.
+#[test]
+fn concurrent_first_opens_all_succeed() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || tokenemu_store::Store::open(&p).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}
