@@ -19,6 +19,8 @@ pub enum Error {
     AlreadyInitialized,
     #[error("bad arguments: {0}")]
     ArgumentsBad(&'static str),
+    #[error("the function runs only in parallel mode, which this token does not have")]
+    FunctionNotParallel,
     #[error("function not supported: {0}")]
     FunctionNotSupported(&'static str),
     #[error("no slot with id {0}")]
@@ -160,6 +162,7 @@ impl From<&Error> for CK_RV {
             NotInitialized => CKR_CRYPTOKI_NOT_INITIALIZED,
             AlreadyInitialized => CKR_CRYPTOKI_ALREADY_INITIALIZED,
             ArgumentsBad(_) => CKR_ARGUMENTS_BAD,
+            FunctionNotParallel => CKR_FUNCTION_NOT_PARALLEL,
             FunctionNotSupported(_) => CKR_FUNCTION_NOT_SUPPORTED,
             SlotIdInvalid(_) => CKR_SLOT_ID_INVALID,
             TokenNotPresent(_) => CKR_TOKEN_NOT_PRESENT,

@@ -16,25 +16,8 @@
 use tokenemu_core::ck::*;
 use tokenemu_core::Error;
 
-/// Why an entry point failed: a core error (keeps the reason for the log) or
-/// a return value the boundary decides itself (e.g. `CKR_FUNCTION_NOT_PARALLEL`,
-/// which the core's error enum has no variant for).
-#[derive(Debug)]
-pub enum Failure {
-    /// An error from the core or from pointer checks.
-    Core(Error),
-    /// A bare return value.
-    Rv(CK_RV),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Core(e)
-    }
-}
-
 /// What an inner entry body returns.
-pub type Outcome = Result<(), Failure>;
+pub type Outcome = Result<(), Error>;
 
 /// Runs `body` under the panic guard and maps its result to a `CK_RV`.
 /// Logging setup and the log calls themselves sit inside a second, outer
@@ -56,8 +39,7 @@ pub fn guard(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
 fn run(name: &'static str, body: impl FnOnce() -> Outcome) -> CK_RV {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(Ok(())) => CKR_OK,
-        Ok(Err(Failure::Rv(rv))) => rv,
-        Ok(Err(Failure::Core(e))) => {
+        Ok(Err(e)) => {
             let rv = CK_RV::from(&e);
             // Failures that are not the caller's doing are worth a warning.
             if matches!(
@@ -96,11 +78,6 @@ macro_rules! entry {
 }
 pub(crate) use entry;
 
-/// `Ok(())` for bodies whose last expression is a core `Result<()>`.
-pub fn done(r: Result<(), Error>) -> Outcome {
-    r.map_err(Failure::Core)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,12 +90,9 @@ mod tests {
 
     #[test]
     fn errors_map_through_the_core_table() {
+        assert_eq!(guard("t", || Err(Error::PinIncorrect)), CKR_PIN_INCORRECT);
         assert_eq!(
-            guard("t", || Err(Error::PinIncorrect.into())),
-            CKR_PIN_INCORRECT
-        );
-        assert_eq!(
-            guard("t", || Err(Failure::Rv(CKR_FUNCTION_NOT_PARALLEL))),
+            guard("t", || Err(Error::FunctionNotParallel)),
             CKR_FUNCTION_NOT_PARALLEL
         );
         assert_eq!(guard("t", || Ok(())), CKR_OK);

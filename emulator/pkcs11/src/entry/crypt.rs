@@ -23,7 +23,7 @@ use tokenemu_core::api::{OpKind, OutSpec, Output};
 use tokenemu_core::ck::*;
 use tokenemu_core::module::Module;
 
-use crate::boundary::{done, entry, Outcome};
+use crate::boundary::{entry, Outcome};
 use crate::convert;
 use crate::ptr;
 
@@ -42,7 +42,7 @@ unsafe fn init(
 ) -> Outcome {
     // SAFETY: forwarded contract.
     let mech = unsafe { convert::mechanism(p_mech) }?;
-    done(m.op_init(s, kind, mech, key))
+    m.op_init(s, kind, mech, key)
 }
 
 /// Single-part calls with output (`C_Encrypt`, `C_Sign`, `C_VerifyRecover` …).
@@ -61,7 +61,7 @@ unsafe fn single(
     // SAFETY: forwarded contract.
     let input = unsafe { ptr::bytes(p_in, in_len) }?;
     // SAFETY: forwarded contract.
-    done(unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_single(s, kind, input, spec)) })
+    unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_single(s, kind, input, spec)) }
 }
 
 /// `C_EncryptUpdate` / `C_DecryptUpdate`: multi-part with output.
@@ -79,7 +79,7 @@ unsafe fn update_out(
     // SAFETY: forwarded contract.
     let input = unsafe { ptr::bytes(p_in, in_len) }?;
     // SAFETY: forwarded contract.
-    done(unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_update(s, kind, input, spec)) })
+    unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_update(s, kind, input, spec)) }
 }
 
 /// `C_DigestUpdate` / `C_SignUpdate` / `C_VerifyUpdate`: input only; the
@@ -112,7 +112,7 @@ unsafe fn final_out(
     pul_out: *mut CK_ULONG,
 ) -> Outcome {
     // SAFETY: forwarded contract.
-    done(unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_final(s, kind, spec)) })
+    unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_final(s, kind, spec)) }
 }
 
 /// Encrypts a part, then (only if ciphertext was actually produced) feeds the
@@ -138,7 +138,7 @@ unsafe fn encrypt_then(
         Ok(out)
     };
     // SAFETY: forwarded contract.
-    done(unsafe { ptr::with_output(p_out, pul_out, run) })
+    unsafe { ptr::with_output(p_out, pul_out, run) }
 }
 
 /// Decrypts a part, then feeds the recovered plaintext to `second` (Digest or
@@ -164,7 +164,7 @@ unsafe fn decrypt_then(
         Ok(out)
     };
     // SAFETY: forwarded contract.
-    done(unsafe { ptr::with_output(p_out, pul_out, run) })
+    unsafe { ptr::with_output(p_out, pul_out, run) }
 }
 
 // ---- §5.8 encryption ---------------------------------------------------------
@@ -369,7 +369,7 @@ pub unsafe extern "C" fn C_DigestUpdate(
 /// `C_DigestKey` (§5.10.4).
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
-    entry!(C_DigestKey, |m| done(m.digest_key(hSession, hKey)))
+    entry!(C_DigestKey, |m| m.digest_key(hSession, hKey))
 }
 
 /// `C_DigestFinal` (§5.10.5).
@@ -515,7 +515,7 @@ pub unsafe extern "C" fn C_Verify(
                 ptr::bytes(pSignature, ulSignatureLen)?,
             )
         };
-        done(m.verify(hSession, data, sig))
+        m.verify(hSession, data, sig)
     })
 }
 
@@ -542,7 +542,7 @@ pub unsafe extern "C" fn C_VerifyFinal(
     entry!(C_VerifyFinal, |m| {
         // SAFETY: the buffer holds ulSignatureLen bytes (caller's contract).
         let sig = unsafe { ptr::bytes(pSignature, ulSignatureLen) }?;
-        done(m.verify_final(hSession, sig))
+        m.verify_final(hSession, sig)
     })
 }
 

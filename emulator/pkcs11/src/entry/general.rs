@@ -2,8 +2,9 @@
 //! the interface lookups.
 
 use tokenemu_core::ck::*;
+use tokenemu_core::Error;
 
-use crate::boundary::{done, entry, Failure};
+use crate::boundary::entry;
 use crate::function_list::{self as fl, FUNCTION_LIST_240, INTERFACES, INTERFACE_NAME};
 use crate::ptr;
 use crate::state;
@@ -15,7 +16,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
     entry!(C_Initialize, || {
         // SAFETY: the spec defines pInitArgs as NULL or a CK_C_INITIALIZE_ARGS.
         let args = unsafe { ptr::read_opt(pInitArgs as *const CK_C_INITIALIZE_ARGS) }?;
-        done(state::initialize(args.as_ref()))
+        state::initialize(args.as_ref())
     })
 }
 
@@ -24,9 +25,9 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
 pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
     entry!(C_Finalize, || {
         if !pReserved.is_null() {
-            return Err(tokenemu_core::Error::ArgumentsBad("pReserved must be NULL").into());
+            return Err(tokenemu_core::Error::ArgumentsBad("pReserved must be NULL"));
         }
-        done(state::finalize())
+        state::finalize()
     })
 }
 
@@ -37,7 +38,7 @@ pub unsafe extern "C" fn C_GetInfo(pInfo: CK_INFO_PTR) -> CK_RV {
     entry!(C_GetInfo, |m| {
         ptr::non_null(pInfo)?;
         // SAFETY: pInfo is a caller-provided CK_INFO (checked non-NULL).
-        done(unsafe { ptr::write(pInfo, m.info(fl::VERSION_240)) })
+        unsafe { ptr::write(pInfo, m.info(fl::VERSION_240)) }
     })
 }
 
@@ -46,7 +47,7 @@ pub unsafe extern "C" fn get_info_v3(pInfo: CK_INFO_PTR) -> CK_RV {
     entry!(C_GetInfo, |m| {
         ptr::non_null(pInfo)?;
         // SAFETY: as in C_GetInfo.
-        done(unsafe { ptr::write(pInfo, m.info(fl::VERSION_300)) })
+        unsafe { ptr::write(pInfo, m.info(fl::VERSION_300)) }
     })
 }
 
@@ -56,7 +57,7 @@ pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: CK_FUNCTION_LIST_PTR_
     entry!(C_GetFunctionList, || {
         let list = &FUNCTION_LIST_240 as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST;
         // SAFETY: ppFunctionList is NULL or a writable pointer slot.
-        done(unsafe { ptr::write(ppFunctionList, list) })
+        unsafe { ptr::write(ppFunctionList, list) }
     })
 }
 
@@ -69,7 +70,7 @@ pub unsafe extern "C" fn C_GetInterfaceList(
 ) -> CK_RV {
     entry!(C_GetInterfaceList, || {
         // SAFETY: pulCount is NULL or valid; pInterfacesList NULL or *pulCount entries.
-        done(unsafe { ptr::write_list(&INTERFACES.0, pInterfacesList, pulCount) })
+        unsafe { ptr::write_list(&INTERFACES.0, pInterfacesList, pulCount) }
     })
 }
 
@@ -93,7 +94,7 @@ pub unsafe extern "C" fn C_GetInterface(
             .ok_or(tokenemu_core::Error::ArgumentsBad("no such interface"))?;
         let found = found as *const CK_INTERFACE as *mut CK_INTERFACE;
         // SAFETY: ppInterface checked non-NULL; a writable pointer slot.
-        done(unsafe { ptr::write(ppInterface, found) })
+        unsafe { ptr::write(ppInterface, found) }
     })
 }
 
@@ -120,7 +121,7 @@ unsafe fn name_is_ours(p: *const CK_UTF8CHAR) -> bool {
 pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_RV {
     entry!(C_GetFunctionStatus, |m| {
         m.check_session(hSession)?;
-        Err(Failure::Rv(CKR_FUNCTION_NOT_PARALLEL))
+        Err(Error::FunctionNotParallel)
     })
 }
 
@@ -130,6 +131,6 @@ pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_
 pub unsafe extern "C" fn C_CancelFunction(hSession: CK_SESSION_HANDLE) -> CK_RV {
     entry!(C_CancelFunction, |m| {
         m.check_session(hSession)?;
-        Err(Failure::Rv(CKR_FUNCTION_NOT_PARALLEL))
+        Err(Error::FunctionNotParallel)
     })
 }

@@ -4,7 +4,7 @@ use tokenemu_core::ck::*;
 use tokenemu_core::module::Module;
 use tokenemu_core::Error;
 
-use crate::boundary::{done, entry, Outcome};
+use crate::boundary::{entry, Outcome};
 use crate::convert;
 use crate::ptr;
 
@@ -32,7 +32,7 @@ pub unsafe extern "C" fn C_GenerateKey(
         };
         let h = m.generate_key(hSession, mech, t)?;
         // SAFETY: phKey is a caller-provided handle slot (non-NULL).
-        done(unsafe { ptr::write(phKey, h) })
+        unsafe { ptr::write(phKey, h) }
     })
 }
 
@@ -60,9 +60,7 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
             unsafe { convert::template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount) }?;
         let (hpub, hpriv) = m.generate_key_pair(hSession, mech, public, private)?;
         // SAFETY: both handle slots are caller-provided and non-NULL.
-        done(unsafe {
-            ptr::write(phPublicKey, hpub).and_then(|()| ptr::write(phPrivateKey, hpriv))
-        })
+        unsafe { ptr::write(phPublicKey, hpub).and_then(|()| ptr::write(phPrivateKey, hpriv)) }
     })
 }
 
@@ -80,7 +78,7 @@ unsafe fn no_such_mechanism(
     m.check_session(s)?;
     // SAFETY: forwarded contract.
     let mech = unsafe { ptr::read(p_mech) }?;
-    Err(Error::MechanismInvalid(mech.mechanism).into())
+    Err(Error::MechanismInvalid(mech.mechanism))
 }
 
 /// `C_WrapKey` (§5.14.3): no wrapping mechanism → `CKR_MECHANISM_INVALID`.
@@ -143,7 +141,7 @@ pub unsafe extern "C" fn C_SeedRandom(
     entry!(C_SeedRandom, |m| {
         // SAFETY: pSeed holds ulSeedLen bytes (NULL only with 0).
         let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
-        done(m.seed_random(hSession, seed))
+        m.seed_random(hSession, seed)
     })
 }
 

@@ -17,7 +17,7 @@ macro_rules! unsupported {
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> CK_RV {
             $(let _ = $arg;)*
-            entry!($name, |_m| Err(Error::FunctionNotSupported(stringify!($name)).into()))
+            entry!($name, |_m| Err(Error::FunctionNotSupported(stringify!($name))))
         }
     )*};
 }

@@ -2,7 +2,7 @@
 
 use tokenemu_core::ck::*;
 
-use crate::boundary::{done, entry};
+use crate::boundary::entry;
 use crate::convert;
 use crate::ptr::{self, MAX_FIND_BATCH};
 
@@ -20,7 +20,7 @@ pub unsafe extern "C" fn C_CreateObject(
         let template = unsafe { convert::template(pTemplate, ulCount) }?;
         let h = m.create_object(hSession, template)?;
         // SAFETY: phObject is a caller-provided CK_OBJECT_HANDLE (non-NULL).
-        done(unsafe { ptr::write(phObject, h) })
+        unsafe { ptr::write(phObject, h) }
     })
 }
 
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn C_CopyObject(
         let template = unsafe { convert::template(pTemplate, ulCount) }?;
         let h = m.copy_object(hSession, hObject, template)?;
         // SAFETY: phNewObject is a caller-provided CK_OBJECT_HANDLE (non-NULL).
-        done(unsafe { ptr::write(phNewObject, h) })
+        unsafe { ptr::write(phNewObject, h) }
     })
 }
 
@@ -49,9 +49,7 @@ pub unsafe extern "C" fn C_DestroyObject(
     hSession: CK_SESSION_HANDLE,
     hObject: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry!(C_DestroyObject, |m| done(
-        m.destroy_object(hSession, hObject)
-    ))
+    entry!(C_DestroyObject, |m| m.destroy_object(hSession, hObject))
 }
 
 /// `C_GetObjectSize` (§5.7.4).
@@ -65,7 +63,7 @@ pub unsafe extern "C" fn C_GetObjectSize(
         ptr::non_null(pulSize)?;
         let size = m.object_size(hSession, hObject)?;
         // SAFETY: pulSize is a caller-provided CK_ULONG (non-NULL).
-        done(unsafe { ptr::write(pulSize, size) })
+        unsafe { ptr::write(pulSize, size) }
     })
 }
 
@@ -86,7 +84,7 @@ pub unsafe extern "C" fn C_GetAttributeValue(
         let found = m.get_attributes(hSession, hObject, &types)?;
         // SAFETY: headers were read from pTemplate, which is writable, and each
         // non-NULL pValue holds ulValueLen writable bytes.
-        done(unsafe { convert::write_attributes(found, &headers, pTemplate) })
+        unsafe { convert::write_attributes(found, &headers, pTemplate) }
     })
 }
 
@@ -101,7 +99,7 @@ pub unsafe extern "C" fn C_SetAttributeValue(
     entry!(C_SetAttributeValue, |m| {
         // SAFETY: pTemplate holds ulCount attributes (NULL only with 0).
         let template = unsafe { convert::template(pTemplate, ulCount) }?;
-        done(m.set_attributes(hSession, hObject, template))
+        m.set_attributes(hSession, hObject, template)
     })
 }
 
@@ -115,7 +113,7 @@ pub unsafe extern "C" fn C_FindObjectsInit(
     entry!(C_FindObjectsInit, |m| {
         // SAFETY: pTemplate holds ulCount attributes (NULL only with 0).
         let template = unsafe { convert::template(pTemplate, ulCount) }?;
-        done(m.find_init(hSession, template))
+        m.find_init(hSession, template)
     })
 }
 
@@ -143,12 +141,12 @@ pub unsafe extern "C" fn C_FindObjects(
             unsafe { phObject.add(i).write_unaligned(*h) };
         }
         // SAFETY: pulObjectCount is a caller-provided CK_ULONG (non-NULL).
-        done(unsafe { ptr::write(pulObjectCount, ptr::to_ulong(found.len())?) })
+        unsafe { ptr::write(pulObjectCount, ptr::to_ulong(found.len())?) }
     })
 }
 
 /// `C_FindObjectsFinal` (§5.7.9).
 #[no_mangle]
 pub unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    entry!(C_FindObjectsFinal, |m| done(m.find_final(hSession)))
+    entry!(C_FindObjectsFinal, |m| m.find_final(hSession))
 }

@@ -4,7 +4,7 @@
 use tokenemu_core::ck::*;
 use tokenemu_core::Error;
 
-use crate::boundary::{done, entry};
+use crate::boundary::entry;
 use crate::ptr;
 
 /// `C_OpenSession` (§5.6.1). `pApplication` and `Notify` are accepted and
@@ -21,20 +21,20 @@ pub unsafe extern "C" fn C_OpenSession(
         ptr::non_null(phSession)?;
         let h = m.open_session(slotID, flags)?;
         // SAFETY: phSession is a caller-provided CK_SESSION_HANDLE (non-NULL).
-        done(unsafe { ptr::write(phSession, h) })
+        unsafe { ptr::write(phSession, h) }
     })
 }
 
 /// `C_CloseSession` (§5.6.2).
 #[no_mangle]
 pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    entry!(C_CloseSession, |m| done(m.close_session(hSession)))
+    entry!(C_CloseSession, |m| m.close_session(hSession))
 }
 
 /// `C_CloseAllSessions` (§5.6.3).
 #[no_mangle]
 pub unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
-    entry!(C_CloseAllSessions, |m| done(m.close_all_sessions(slotID)))
+    entry!(C_CloseAllSessions, |m| m.close_all_sessions(slotID))
 }
 
 /// `C_GetSessionInfo` (§5.6.5).
@@ -47,7 +47,7 @@ pub unsafe extern "C" fn C_GetSessionInfo(
         ptr::non_null(pInfo)?;
         let info = m.session_info(hSession)?;
         // SAFETY: pInfo is a caller-provided CK_SESSION_INFO.
-        done(unsafe { ptr::write(pInfo, info) })
+        unsafe { ptr::write(pInfo, info) }
     })
 }
 
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn C_GetOperationState(
 ) -> CK_RV {
     entry!(C_GetOperationState, |m| {
         m.check_session(hSession)?;
-        Err(Error::FunctionNotSupported("C_GetOperationState").into())
+        Err(Error::FunctionNotSupported("C_GetOperationState"))
     })
 }
 
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn C_SetOperationState(
 ) -> CK_RV {
     entry!(C_SetOperationState, |m| {
         m.check_session(hSession)?;
-        Err(Error::FunctionNotSupported("C_SetOperationState").into())
+        Err(Error::FunctionNotSupported("C_SetOperationState"))
     })
 }
 
@@ -90,14 +90,14 @@ pub unsafe extern "C" fn C_Login(
     entry!(C_Login, |m| {
         // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
         let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
-        done(m.login(hSession, userType, pin))
+        m.login(hSession, userType, pin)
     })
 }
 
 /// `C_Logout` (§5.6.11).
 #[no_mangle]
 pub unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    entry!(C_Logout, |m| done(m.logout(hSession)))
+    entry!(C_Logout, |m| m.logout(hSession))
 }
 
 /// `C_LoginUser` (3.0 §5.6.10): not supported.
@@ -112,8 +112,7 @@ pub unsafe extern "C" fn C_LoginUser(
 ) -> CK_RV {
     entry!(C_LoginUser, |_m| Err(Error::FunctionNotSupported(
         "C_LoginUser"
-    )
-    .into()))
+    )))
 }
 
 /// `C_SessionCancel` (3.0 §5.6.6): not supported.
@@ -121,6 +120,5 @@ pub unsafe extern "C" fn C_LoginUser(
 pub unsafe extern "C" fn C_SessionCancel(_hSession: CK_SESSION_HANDLE, _flags: CK_FLAGS) -> CK_RV {
     entry!(C_SessionCancel, |_m| Err(Error::FunctionNotSupported(
         "C_SessionCancel"
-    )
-    .into()))
+    )))
 }

@@ -3,7 +3,7 @@
 use tokenemu_core::ck::*;
 use tokenemu_core::Error;
 
-use crate::boundary::{done, entry};
+use crate::boundary::entry;
 use crate::ptr;
 use crate::state;
 
@@ -18,7 +18,7 @@ pub unsafe extern "C" fn C_GetSlotList(
         ptr::non_null(pulCount)?;
         let slots = m.slot_list(tokenPresent != 0);
         // SAFETY: pulCount valid; pSlotList NULL or *pulCount entries.
-        done(unsafe { ptr::write_list(&slots, pSlotList, pulCount) })
+        unsafe { ptr::write_list(&slots, pSlotList, pulCount) }
     })
 }
 
@@ -29,7 +29,7 @@ pub unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: CK_SLOT_INFO_P
         ptr::non_null(pInfo)?;
         let info = m.slot_info(slotID)?;
         // SAFETY: pInfo is a caller-provided CK_SLOT_INFO.
-        done(unsafe { ptr::write(pInfo, info) })
+        unsafe { ptr::write(pInfo, info) }
     })
 }
 
@@ -40,7 +40,7 @@ pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: CK_TOKEN_INFO
         ptr::non_null(pInfo)?;
         let info = m.token_info(slotID)?;
         // SAFETY: pInfo is a caller-provided CK_TOKEN_INFO.
-        done(unsafe { ptr::write(pInfo, info) })
+        unsafe { ptr::write(pInfo, info) }
     })
 }
 
@@ -56,12 +56,12 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
     entry!(C_WaitForSlotEvent, || {
         let (m, cancel) = state::module_and_cancel()?;
         if !pReserved.is_null() {
-            return Err(Error::ArgumentsBad("pReserved must be NULL").into());
+            return Err(Error::ArgumentsBad("pReserved must be NULL"));
         }
         ptr::non_null(pSlot)?;
         let slot = m.wait_for_slot_event(flags & CKF_DONT_BLOCK == 0, &cancel)?;
         // SAFETY: pSlot is a caller-provided CK_SLOT_ID.
-        done(unsafe { ptr::write(pSlot, slot) })
+        unsafe { ptr::write(pSlot, slot) }
     })
 }
 
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn C_GetMechanismList(
         ptr::non_null(pulCount)?;
         let mechs = m.mechanism_list(slotID)?;
         // SAFETY: pulCount valid; pMechanismList NULL or *pulCount entries.
-        done(unsafe { ptr::write_list(&mechs, pMechanismList, pulCount) })
+        unsafe { ptr::write_list(&mechs, pMechanismList, pulCount) }
     })
 }
 
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
         ptr::non_null(pInfo)?;
         let info = m.mechanism_info(slotID, type_)?;
         // SAFETY: pInfo is a caller-provided CK_MECHANISM_INFO.
-        done(unsafe { ptr::write(pInfo, info) })
+        unsafe { ptr::write(pInfo, info) }
     })
 }
 
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn C_InitToken(
         let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
         // SAFETY: pLabel is NULL or 32 readable bytes.
         let label = unsafe { ptr::read(pLabel as *const [u8; 32]) }?;
-        done(m.init_token(slotID, pin, &label))
+        m.init_token(slotID, pin, &label)
     })
 }
 
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn C_InitPIN(
     entry!(C_InitPIN, |m| {
         // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
         let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
-        done(m.init_pin(hSession, pin))
+        m.init_pin(hSession, pin)
     })
 }
 
@@ -143,6 +143,6 @@ pub unsafe extern "C" fn C_SetPIN(
                 ptr::bytes(pNewPin, ulNewLen)?,
             )
         };
-        done(m.set_pin(hSession, old, new))
+        m.set_pin(hSession, old, new)
     })
 }
