@@ -1,6 +1,9 @@
 //! The `tokenemu` command line: token administration (`tokenemu token …`)
-//! through the safe core API, and `tokenemu list`, which loads a PKCS#11
-//! module the way applications do and prints what it reports.
+//! through the safe core API, `tokenemu list`, which loads a PKCS#11
+//! module the way applications do and prints what it reports, and
+//! `tokenemu run`, the scenario harness that replays the bank manuals' flows
+//! ([`scenario`]) through PKCS#11 only ([`p11`]) against simulated back-ends
+//! ([`backend`], [`pki`]) and reports the results ([`report`]).
 //!
 //! `main.rs` only parses the arguments, sets up logging and calls [`run`].
 // `unsafe` is allowed in one place only: `p11/raw.rs` (the GOST calls

@@ -106,6 +106,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
     cfg.allow_destructive = args.allow_destructive;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    // The emulator's own log (e.g. its warning when a PIN locks, which the
+    // scenarios do on purpose) goes to a file, not into the live view.
+    if args.module.is_none() && std::env::var_os("TOKENEMU_LOG_FILE").is_none() {
+        std::env::set_var("TOKENEMU_LOG_FILE", args.out.join("emulator.log"));
+    }
     let mut live = Live::default();
     let report = run_all(&scenarios, &args.profile, &cfg, &mut live);
     if report.scenarios.is_empty() {

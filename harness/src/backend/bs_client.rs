@@ -351,3 +351,41 @@ impl BsClient {
         Ok(o)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_allowed_requests() {
+        let all = [
+            Status::InUse,
+            Status::Unplanned,
+            Status::Planned,
+            Status::Accepted,
+            Status::NewCertificate,
+            Status::Refused,
+        ];
+        let texts: Vec<&str> = all.iter().map(|s| s.text()).collect();
+        assert_eq!(
+            texts,
+            [
+                "в эксплуатации",
+                "необходима внеплановая перегенерация",
+                "необходима плановая перегенерация",
+                "принят банком",
+                "получен новый сертификат",
+                "получен отказ в регистрации"
+            ]
+        );
+        let may: Vec<bool> = all.iter().map(|s| s.may_request()).collect();
+        assert_eq!(may, [true, true, true, false, false, true]);
+    }
+
+    #[test]
+    fn bank_decisions_need_an_accepted_request() {
+        let mut b = BsClient::new("p", vec![1]);
+        assert_eq!(b.show_refusal().unwrap_err().code, "invalid_transition");
+        assert_eq!(b.mark_unplanned("x").unwrap()["status"], "в эксплуатации");
+    }
+}

@@ -532,3 +532,71 @@ pub fn device_matches(device: &str, model: &str) -> bool {
         || (first == "javatoken" && m.contains("java"))
         || (first == "etoken" && m.contains("etoken"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::Encode;
+
+    /// A request signed in software (as the token would) for each GOST key
+    /// size is accepted and the certificate verifies against the root; a
+    /// request with a broken signature is rejected.
+    #[test]
+    fn ca_issues_for_gost_256_and_512_requests() {
+        let now = super::super::days_from_civil(2025, 2, 11);
+        let mut ca = Ca::new("KISC", 7, now).unwrap();
+        for (alg, curve, hash) in [
+            (
+                Alg::Gost256,
+                crate::p11::CRYPTOPRO_A_DER,
+                tokenemu_crypto::HashAlg::Streebog256,
+            ),
+            (
+                Alg::Gost512,
+                crate::p11::TC26_512_A_DER,
+                tokenemu_crypto::HashAlg::Streebog512,
+            ),
+        ] {
+            let set = tokenemu_gost::param_set_by_oid_der(curve).unwrap();
+            let key = tokenemu_gost::SigningKey::generate(set);
+            let pk = PublicKey::Gost {
+                alg,
+                params_der: curve.to_vec(),
+                xy_le: key.verifying_key().to_le_xy(),
+            };
+            let info = pki::csr_info(
+                &pki::name("CN=Тест,C=KZ").unwrap(),
+                pki::spki_of(&pk).unwrap(),
+            )
+            .unwrap();
+            let tbs = info.to_der().unwrap();
+            let sig = key
+                .sign_digest(&tokenemu_crypto::digest(hash, &tbs))
+                .unwrap();
+            let mut bad = sig.clone();
+            bad[3] ^= 1;
+            let csr = pki::csr_assemble(info.clone(), alg, &sig).unwrap();
+            let der = ca.issue(&csr, now, 365).unwrap();
+            let s = ca.check_cert(&der, now + 60).unwrap();
+            assert_eq!(s.alg, alg);
+            assert_eq!(super::super::days_left(now + 60, s.not_after), 364);
+            assert_eq!(
+                ca.check_cert(&der, now + 366 * DAY).unwrap_err().code,
+                "expired"
+            );
+            let bad_csr = pki::csr_assemble(info, alg, &bad).unwrap();
+            assert_eq!(
+                ca.issue(&bad_csr, now, 365).unwrap_err().code,
+                "request_rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn device_names() {
+        assert!(device_matches("JaCarta", "JaCarta GOST 2.0"));
+        assert!(!device_matches("eToken", "JaCarta GOST 2.0"));
+        assert!(device_matches("JavaToken - JavaToken", "eToken PRO Java"));
+        assert!(device_matches("JaCarta", "SoftHSM v2"));
+    }
+}

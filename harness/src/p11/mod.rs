@@ -131,7 +131,7 @@ pub fn ckr_name(e: &CkError) -> String {
         CkError::Pkcs11(rv, _) => {
             let dbg = format!("{rv:?}");
             let mut out = String::from("CKR");
-            for (i, c) in dbg.chars().enumerate() {
+            for (i, c) in dbg.char_indices() {
                 if c.is_ascii_uppercase()
                     || (c.is_ascii_digit()
                         && i > 0
@@ -491,6 +491,7 @@ impl Token {
     }
 
     /// Stores an X.509 certificate object with this `CKA_ID` and label.
+    #[allow(clippy::too_many_arguments)]
     pub fn store_certificate(
         &self,
         s: &Session,
