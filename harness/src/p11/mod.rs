@@ -148,9 +148,14 @@ pub fn ckr_name(e: &CkError) -> String {
 }
 
 fn err(what: &str) -> impl FnOnce(CkError) -> P11Error + '_ {
-    move |e| P11Error {
-        code: ckr_name(&e),
-        message: format!("{what}: {e}"),
+    move |e| {
+        let code = ckr_name(&e);
+        let message = match &e {
+            // cryptoki's Display of a CK_RV is the spec's paragraph: keep the name.
+            CkError::Pkcs11(..) => format!("{what} returned {code}"),
+            other => format!("{what}: {other}"),
+        };
+        P11Error { code, message }
     }
 }
 

@@ -47,8 +47,13 @@ pub struct Provision {
     pub keypairs: Vec<KeyPair>,
 }
 
-/// `fixtures/provision/` of this source tree.
+/// `fixtures/provision/`: in the current directory if there is one, else
+/// in the source tree this binary was built from.
 pub fn provision_dir() -> PathBuf {
+    let here = PathBuf::from("fixtures/provision");
+    if here.is_dir() {
+        return here;
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/provision")
 }
 
