@@ -294,7 +294,7 @@ fn cli_run_writes_reports() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("17 passed, 0 failed, 0 skipped"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("19 passed, 0 failed, 0 skipped"));
     assert!(
         err.contains("Ввод одноразового пароля из SMS"),
         "step titles in the manual's language: {err}"

@@ -203,7 +203,8 @@ impl Kzibank {
 
     /// Creates a document, signs it on the token (the plugin asks for the
     /// key password) and sends it; the bank verifies the signature with the
-    /// client's certificate.
+    /// client's certificate. With `pull_token` the token is pulled out
+    /// between the log-in and `C_Sign` (emulator only).
     pub fn sign_document(
         &mut self,
         env: &Env,
@@ -211,6 +212,7 @@ impl Kzibank {
         document: &str,
         alg: Alg,
         pin: &str,
+        pull_token: bool,
     ) -> StepResult {
         if self.stage != Stage::In {
             return Err(refuse("not_logged_in", "log in to ibank24 first"));
@@ -242,6 +244,15 @@ impl Kzibank {
             .into_iter()
             .find(|k| k.id == choice.id)
             .ok_or_else(|| refuse("key_not_found", "no private key for the certificate"))?;
+        if pull_token {
+            // The user pulls the token out while the plugin waits to sign.
+            let store = env.emulator_store.as_ref().ok_or_else(|| {
+                refuse("needs_emulator", "pulling the token out needs the emulator")
+            })?;
+            tokenemu_store::Store::open(store)
+                .and_then(|st| st.set_present(false))
+                .map_err(|e| refuse("store", e.to_string()))?;
+        }
         let sig = env.token.sign(&s, key.alg, key.private, body.as_bytes())?;
         pki::verify(&summary.spki, body.as_bytes(), &sig)
             .map_err(|e| refuse("signature_rejected", e.to_string()))?;

@@ -152,7 +152,14 @@ fn err(what: &str) -> impl FnOnce(CkError) -> P11Error + '_ {
         let code = ckr_name(&e);
         let message = match &e {
             // cryptoki's Display of a CK_RV is the spec's paragraph: keep the name.
-            CkError::Pkcs11(..) => format!("{what} returned {code}"),
+            CkError::Pkcs11(_, f) => {
+                let func = format!("C_{f:?}");
+                if func == what {
+                    format!("{func} returned {code}")
+                } else {
+                    format!("{func} returned {code} ({what})")
+                }
+            }
             other => format!("{what}: {other}"),
         };
         P11Error { code, message }

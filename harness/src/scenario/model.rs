@@ -305,6 +305,9 @@ pub enum Action {
         algorithm: Alg,
         /// PIN.
         pin: String,
+        /// Pull the token out after the log-in, before `C_Sign` (emulator only).
+        #[serde(default)]
+        pull_token_before_sign: bool,
     },
     /// VTB Business log-in with the token.
     #[serde(rename = "vtb.login")]
@@ -381,7 +384,14 @@ impl Action {
 
     /// Whether the step needs the emulator (hot-plug).
     pub fn needs_emulator(&self) -> bool {
-        matches!(self, Action::TokenRemove {})
+        matches!(
+            self,
+            Action::TokenRemove {}
+                | Action::KzSignDocument {
+                    pull_token_before_sign: true,
+                    ..
+                }
+        )
     }
 }
 

@@ -763,9 +763,17 @@ fn execute(
             document,
             algorithm,
             pin,
+            pull_token_before_sign,
         } => {
             let pin = env.pin(&pin)?;
-            w.kz.sign_document(env, &w.kisc, &document, algorithm, &pin)
+            w.kz.sign_document(
+                env,
+                &w.kisc,
+                &document,
+                algorithm,
+                &pin,
+                pull_token_before_sign,
+            )
         }
         Action::VtbLogin { pin, select } => {
             let pin = env.pin(&pin)?;
