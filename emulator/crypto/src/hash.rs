@@ -1,9 +1,11 @@
-//! Message digests: SHA-1/SHA-2 via aws-lc-rs, Streebog and GOST R 34.11-94 via RustCrypto.
+//! Message digests: SHA-1/SHA-2 via aws-lc-rs, Streebog in-house ([`crate::streebog`]),
+//! GOST R 34.11-94 via RustCrypto.
 
 use aws_lc_rs::digest as lc;
 use gost94::{Gost94CryptoPro, Gost94Test};
 use sha2::Digest as _;
-use streebog::{Streebog256, Streebog512};
+
+use crate::streebog::Streebog;
 
 /// A hash algorithm the emulator can compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,8 +145,7 @@ impl HashAlg {
 #[derive(Clone)]
 enum Inner {
     Lc(lc::Context),
-    Streebog256(Streebog256),
-    Streebog512(Streebog512),
+    Streebog(Streebog),
     Gost94CryptoPro(Gost94CryptoPro),
     Gost94Test(Gost94Test),
 }
@@ -170,8 +171,8 @@ impl Hasher {
     #[must_use]
     pub fn new(alg: HashAlg) -> Self {
         let inner = match alg {
-            HashAlg::Streebog256 => Inner::Streebog256(Streebog256::new()),
-            HashAlg::Streebog512 => Inner::Streebog512(Streebog512::new()),
+            HashAlg::Streebog256 => Inner::Streebog(Streebog::new_256()),
+            HashAlg::Streebog512 => Inner::Streebog(Streebog::new_512()),
             HashAlg::Gost94CryptoPro => Inner::Gost94CryptoPro(Gost94CryptoPro::new()),
             HashAlg::Gost94Test => Inner::Gost94Test(Gost94Test::new()),
             HashAlg::Sha1 => Inner::Lc(lc::Context::new(&lc::SHA1_FOR_LEGACY_USE_ONLY)),
@@ -187,8 +188,7 @@ impl Hasher {
     pub fn update(&mut self, data: &[u8]) {
         match &mut self.inner {
             Inner::Lc(c) => c.update(data),
-            Inner::Streebog256(h) => h.update(data),
-            Inner::Streebog512(h) => h.update(data),
+            Inner::Streebog(h) => h.update(data),
             Inner::Gost94CryptoPro(h) => h.update(data),
             Inner::Gost94Test(h) => h.update(data),
         }
@@ -199,8 +199,7 @@ impl Hasher {
     pub fn finalize(self) -> Vec<u8> {
         match self.inner {
             Inner::Lc(c) => c.finish().as_ref().to_vec(),
-            Inner::Streebog256(h) => h.finalize().to_vec(),
-            Inner::Streebog512(h) => h.finalize().to_vec(),
+            Inner::Streebog(h) => h.finalize(),
             Inner::Gost94CryptoPro(h) => h.finalize().to_vec(),
             Inner::Gost94Test(h) => h.finalize().to_vec(),
         }

@@ -11,7 +11,9 @@
 //!   signatures with SHA-256/384/512 (salt = hash length), RSA OAEP with an equal
 //!   hash/MGF1 hash, RSA PKCS#1 v1.5 encryption, ECDSA on P-256/P-384/P-521, and the
 //!   random generator.
-//! * **RustCrypto** fills the gaps: `streebog` and `gost94` digests; the `rsa` crate for
+//! * **In-house**: Streebog (GOST R 34.11-2012), table driven (`streebog.rs`; the RustCrypto
+//!   `streebog` crate is its test oracle).
+//! * **RustCrypto** fills the gaps: the `gost94` digests; the `rsa` crate for
 //!   keys under 2048 bits, raw (X.509) RSA, PKCS#1 v1.5 signatures with SHA-1/SHA-224 or
 //!   arbitrary data, OAEP with a different MGF1 hash, prime recovery from `(n, e, d)`;
 //!   `p256`/`p384`/`p521` for point decoding/validation and P-521 digests wider than 64
@@ -42,6 +44,7 @@ mod ec;
 mod hash;
 mod pss;
 mod rsa_keys;
+mod streebog;
 
 pub use ec::{EcCurve, EcPrivateKey, EcPublicKey};
 pub use hash::{digest, HashAlg, Hasher};
