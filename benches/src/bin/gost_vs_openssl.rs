@@ -118,9 +118,10 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--rounds" => a.rounds = val("--rounds")?.max(1.0) as usize,
             "--secs" => a.secs = val("--secs")?.max(0.01),
-            "-h" | "--help" => {
-                return Err("usage: gost_vs_openssl [--rounds N (5)] [--secs S per contender and round (1)]".into())
-            }
+            "-h" | "--help" => return Err(
+                "usage: gost_vs_openssl [--rounds N (5)] [--secs S per contender and round (1)]"
+                    .into(),
+            ),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -245,7 +246,9 @@ fn bench_sig(
 ) -> Res<(Row, Row)> {
     let n = params.coordinate_len();
     let bits = 8 * n;
-    let dgst: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+    let dgst: Vec<u8> = (0..n as u8)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
 
     let key = SigningKey::generate(params);
     let vk = key.verifying_key();
@@ -257,7 +260,10 @@ fn bench_sig(
     ekey.verify(&dgst, &esig, 1)?;
 
     let (sign_name, verify_name): (&'static str, &'static str) = if bits == 256 {
-        ("GOST-256 sign (CryptoPro-A)", "GOST-256 verify (CryptoPro-A)")
+        (
+            "GOST-256 sign (CryptoPro-A)",
+            "GOST-256 verify (CryptoPro-A)",
+        )
     } else {
         ("GOST-512 sign (tc26-512-A)", "GOST-512 verify (tc26-512-A)")
     };
@@ -345,7 +351,11 @@ fn bench_streebog(engine: &GostEngine, args: &Args, secs: Duration) -> Res<Row> 
         if let Some(e) = failed.take() {
             return Err(e.into());
         }
-        eprintln!("  round {}: Streebog-256 {:.2}x", round + 1, row.ratios[round]);
+        eprintln!(
+            "  round {}: Streebog-256 {:.2}x",
+            round + 1,
+            row.ratios[round]
+        );
     }
     Ok(row)
 }
