@@ -1205,8 +1205,16 @@ impl Harness {
                 // Second call with buffers of the sizes reported (the usual
                 // two-call pattern), where a size came back.
                 let mut bufs2: Vec<Vec<u8>> = Vec::new();
-                for a in attrs.iter_mut() {
-                    if a.pValue.is_null()
+                let mut own = bufs.iter_mut();
+                for (a, e) in attrs.iter_mut().zip(q.iter()) {
+                    if e.buf.is_some() {
+                        // The first call overwrote ulValueLen (with the value's
+                        // length or CK_UNAVAILABLE_INFORMATION): state our
+                        // buffer's real size again.
+                        let b = own.next().expect("one buffer per Some");
+                        a.pValue = b.as_mut_ptr().cast();
+                        a.ulValueLen = b.len() as CK_ULONG;
+                    } else if a.pValue.is_null()
                         && a.ulValueLen != CK_UNAVAILABLE_INFORMATION
                         && a.ulValueLen <= 1 << 20
                     {
