@@ -304,7 +304,7 @@ fn bench_sig(
         if let Some(e) = failed.take() {
             return Err(e.into());
         }
-        eprintln!(
+        println!(
             "  round {}: {} {:.2}x, {} {:.2}x",
             round + 1,
             sign_name,
@@ -351,7 +351,7 @@ fn bench_streebog(engine: &GostEngine, args: &Args, secs: Duration) -> Res<Row> 
         if let Some(e) = failed.take() {
             return Err(e.into());
         }
-        eprintln!(
+        println!(
             "  round {}: Streebog-256 {:.2}x",
             round + 1,
             row.ratios[round]
