@@ -42,8 +42,10 @@ pub(crate) const fn sub_if_ge<const N: usize>(t: &[u64; N], hi: u64, p: &[u64; N
         j += 1;
     }
     let (_, borrow) = sbb(hi, 0, borrow);
-    // borrow == 1 <=> (hi:t) < p <=> keep t.
-    let keep = 0u64.wrapping_sub(borrow);
+    // borrow == 1 <=> (hi:t) < p <=> keep t. The mask goes through a value
+    // barrier: without it LLVM turned this select into a branch on the
+    // (secret-dependent) borrow inside Montgomery multiplication.
+    let keep = core::hint::black_box(0u64.wrapping_sub(borrow));
     j = 0;
     while j < N {
         r[j] = (t[j] & keep) | (r[j] & !keep);
@@ -79,7 +81,8 @@ pub(crate) const fn sub_mod<const N: usize>(a: &[u64; N], b: &[u64; N], p: &[u64
         borrow = b2;
         j += 1;
     }
-    let mask = 0u64.wrapping_sub(borrow);
+    // Value barrier, as in `sub_if_ge`: the add-back must not become a branch.
+    let mask = core::hint::black_box(0u64.wrapping_sub(borrow));
     let mut carry = 0;
     j = 0;
     while j < N {
