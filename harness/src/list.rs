@@ -12,6 +12,7 @@ use tokenemu_core::ck::CK_MECHANISM_TYPE;
 use tokenemu_core::names;
 
 use crate::cli::ListArgs;
+use crate::p11::raw::Raw;
 
 /// The environment variable naming the module when none sits next to the
 /// executable.
@@ -195,15 +196,18 @@ fn memory(free: Option<usize>, total: Option<usize>) -> String {
     format!("{} free of {}", opt(free), opt(total))
 }
 
-fn token_report(p: &Pkcs11, slot: Slot) -> Result<TokenReport> {
+fn token_report(p: &Pkcs11, raw: &Raw, slot: Slot) -> Result<TokenReport> {
     let t = p.get_token_info(slot).context("C_GetTokenInfo")?;
+    // cryptoki drops mechanisms it has no name for (the GOST ones), so the
+    // list and the info come through the raw C API of the same library.
     let mut mechanisms = Vec::new();
-    for m in p.get_mechanism_list(slot).context("C_GetMechanismList")? {
-        let value: CK_MECHANISM_TYPE = m.into();
+    let slot_id = slot.id();
+    for value in raw.mechanisms(slot_id).map_err(|e| anyhow!("{e}"))? {
         let name = names::mechanism_name(value);
-        let info = p
-            .get_mechanism_info(slot, m)
-            .with_context(|| format!("C_GetMechanismInfo({name})"))?;
+        let info = MechanismInfo::from(
+            raw.mechanism_info(slot_id, value)
+                .map_err(|e| anyhow!("C_GetMechanismInfo({name}): {e}"))?,
+        );
         mechanisms.push(MechReport {
             name,
             value,
@@ -237,6 +241,7 @@ fn collect(module: &Path) -> Result<Report> {
     let p = Pkcs11::new(module).with_context(|| format!("loading PKCS#11 module {shown}"))?;
     p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .with_context(|| format!("{shown}: C_Initialize"))?;
+    let raw = Raw::load(module).map_err(|e| anyhow!("{shown}: {e}"))?;
     let info = p
         .get_library_info()
         .with_context(|| format!("{shown}: C_GetInfo"))?;
@@ -255,7 +260,7 @@ fn collect(module: &Path) -> Result<Report> {
             .get_slot_info(slot)
             .with_context(|| format!("{shown}: C_GetSlotInfo({})", slot.id()))?;
         let (token, error) = if si.token_present() {
-            match token_report(&p, slot) {
+            match token_report(&p, &raw, slot) {
                 Ok(t) => (Some(t), None),
                 Err(e) => (None, Some(format!("{e:#}"))),
             }

@@ -666,3 +666,45 @@ fn list_with_a_missing_module_says_what_to_do() {
     let e = env.fail(&["list", "--module", "/no/such/libtokenemu.so"]);
     assert!(e.contains("/no/such/libtokenemu.so"), "{e}");
 }
+
+#[test]
+fn list_shows_the_vendor_gost_mechanisms_that_cryptoki_cannot_name() {
+    let Some(module) = built_module() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[slot]]\nid = 0\nprofile = \"jacarta-gost\"\nstore = \"{}\"\n",
+            dir.path().join("s0").display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenemu"))
+        .args(["list", "--json", "--module"])
+        .arg(&module)
+        .env("TOKENEMU_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mechs = j["slots"][0]["token"]["mechanisms"].as_array().unwrap();
+    for want in [
+        "CKM_GOSTR3410_KEY_PAIR_GEN",
+        "CKM_GOSTR3410_WITH_GOSTR3411_12_256",
+        "CKM_GOSTR3411_12_512",
+    ] {
+        let m = mechs
+            .iter()
+            .find(|m| m["name"] == want)
+            .unwrap_or_else(|| panic!("{want} missing: {mechs:?}"));
+        assert!(
+            m["flags"].as_array().unwrap().iter().any(|f| f == "CKF_HW"),
+            "{m}"
+        );
+    }
+}

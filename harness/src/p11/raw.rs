@@ -176,6 +176,21 @@ impl Raw {
         Ok(list)
     }
 
+    /// `C_GetMechanismInfo` for any mechanism, vendor ones included.
+    pub fn mechanism_info(
+        &self,
+        slot: CK_SLOT_ID,
+        mech: CK_MECHANISM_TYPE,
+    ) -> P11Result<CK_MECHANISM_INFO> {
+        let mut info = CK_MECHANISM_INFO::default();
+        // SAFETY: `info` is a valid out-pointer for one CK_MECHANISM_INFO.
+        let rv = unsafe { self.lib.C_GetMechanismInfo(slot, mech, &mut info) };
+        if rv != CKR_OK {
+            return Err(rv_err("C_GetMechanismInfo", rv));
+        }
+        Ok(info)
+    }
+
     /// `C_Finalize` (cryptoki 0.12 does not finalize when its context is
     /// dropped, and the next scenario must re-initialise the module to read
     /// its new `TOKENEMU_CONF`).
