@@ -77,7 +77,12 @@ fn worker_thread(
         if found != vec![h] {
             let seen: Vec<_> = found
                 .iter()
-                .map(|f| (f.handle(), s.get_attributes(*f, &[AttributeType::Label, AttributeType::Value])))
+                .map(|f| {
+                    (
+                        f.handle(),
+                        s.get_attributes(*f, &[AttributeType::Label, AttributeType::Value]),
+                    )
+                })
                 .collect();
             panic!("{l}: C_FindObjects by label after C_CreateObject returned {h}: found {seen:?}");
         }
