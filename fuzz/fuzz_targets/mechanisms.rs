@@ -51,12 +51,38 @@ fuzz_target!(|cases: Vec<Case>| {
         }
         for st in case.steps.iter().take(16) {
             ops.push(match st {
-                Step::Single { data, out } => Op::Single { kind: case.kind, s, data: data.clone(), out: *out },
-                Step::Update { data, out } => Op::Update { kind: case.kind, s, data: data.clone(), out: *out },
-                Step::Final { out } => Op::Final { kind: case.kind, s, out: *out },
-                Step::Verify { data, sig } => Op::Verify { s, data: data.clone(), sig: sig.clone() },
-                Step::VerifyFinal { sig } => Op::VerifyFinal { sig: sig.clone(), s },
-                Step::Dual { which, data, out } => Op::Dual { which: *which, s, data: data.clone(), out: *out },
+                Step::Single { data, out } => Op::Single {
+                    kind: case.kind,
+                    s,
+                    data: data.clone(),
+                    out: *out,
+                },
+                Step::Update { data, out } => Op::Update {
+                    kind: case.kind,
+                    s,
+                    data: data.clone(),
+                    out: *out,
+                },
+                Step::Final { out } => Op::Final {
+                    kind: case.kind,
+                    s,
+                    out: *out,
+                },
+                Step::Verify { data, sig } => Op::Verify {
+                    s,
+                    data: data.clone(),
+                    sig: sig.clone(),
+                },
+                Step::VerifyFinal { sig } => Op::VerifyFinal {
+                    sig: sig.clone(),
+                    s,
+                },
+                Step::Dual { which, data, out } => Op::Dual {
+                    which: *which,
+                    s,
+                    data: data.clone(),
+                    out: *out,
+                },
             });
         }
         for op in &ops {

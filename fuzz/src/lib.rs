@@ -390,48 +390,192 @@ pub enum Pin {
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Op {
     GetInfo,
-    GetSlotList { present: bool, cap: Option<u8> },
-    GetSlotInfo { slot: SlotSel },
-    GetTokenInfo { slot: SlotSel },
-    GetMechanismList { slot: SlotSel, cap: Option<u8> },
-    GetMechanismInfo { slot: SlotSel, mech: AttrType },
+    GetSlotList {
+        present: bool,
+        cap: Option<u8>,
+    },
+    GetSlotInfo {
+        slot: SlotSel,
+    },
+    GetTokenInfo {
+        slot: SlotSel,
+    },
+    GetMechanismList {
+        slot: SlotSel,
+        cap: Option<u8>,
+    },
+    GetMechanismInfo {
+        slot: SlotSel,
+        mech: AttrType,
+    },
     WaitForSlotEvent,
-    OpenSession { slot: SlotSel, flags: u8 },
-    CloseSession { s: Sel },
-    CloseAllSessions { slot: SlotSel },
-    GetSessionInfo { s: Sel },
-    Login { s: Sel, user: u8, pin: Pin },
-    Logout { s: Sel },
-    InitPin { s: Sel, pin: Pin },
-    SetPin { s: Sel, old: Pin, new: Pin },
-    InitToken { slot: SlotSel, pin: Pin },
-    CreateObject { s: Sel, t: Vec<Attr> },
-    CopyObject { s: Sel, o: Sel, t: Vec<Attr> },
-    DestroyObject { s: Sel, o: Sel },
-    GetObjectSize { s: Sel, o: Sel },
-    GetAttributeValue { s: Sel, o: Sel, q: Vec<Query> },
-    SetAttributeValue { s: Sel, o: Sel, t: Vec<Attr> },
-    FindObjectsInit { s: Sel, t: Vec<Attr> },
-    FindObjects { s: Sel, max: u8 },
-    FindObjectsFinal { s: Sel },
-    Init { kind: Kind, s: Sel, m: Mech, key: Sel },
-    Single { kind: Kind, s: Sel, data: Vec<u8>, out: Out },
-    Update { kind: Kind, s: Sel, data: Vec<u8>, out: Out },
-    Final { kind: Kind, s: Sel, out: Out },
-    Verify { s: Sel, data: Vec<u8>, sig: Vec<u8> },
-    VerifyFinal { s: Sel, sig: Vec<u8> },
-    SignThenVerify { s: Sel, m: Mech, key: Sel, pubkey: Sel, data: Vec<u8> },
-    DigestKey { s: Sel, o: Sel },
-    Dual { which: u8, s: Sel, data: Vec<u8>, out: Out },
-    GenerateKey { s: Sel, m: Mech, t: Vec<Attr> },
-    GenerateKeyPair { s: Sel, m: Mech, pubt: Vec<Attr>, privt: Vec<Attr> },
-    WrapKey { s: Sel, m: Mech, wrapping: Sel, key: Sel },
-    UnwrapKey { s: Sel, m: Mech, key: Sel, data: Vec<u8>, t: Vec<Attr> },
-    DeriveKey { s: Sel, m: Mech, key: Sel, t: Vec<Attr> },
-    SeedRandom { s: Sel, data: Vec<u8> },
-    GenerateRandom { s: Sel, len: u16 },
-    GetOperationState { s: Sel, out: Out },
-    SetOperationState { s: Sel, data: Vec<u8> },
+    OpenSession {
+        slot: SlotSel,
+        flags: u8,
+    },
+    CloseSession {
+        s: Sel,
+    },
+    CloseAllSessions {
+        slot: SlotSel,
+    },
+    GetSessionInfo {
+        s: Sel,
+    },
+    Login {
+        s: Sel,
+        user: u8,
+        pin: Pin,
+    },
+    Logout {
+        s: Sel,
+    },
+    InitPin {
+        s: Sel,
+        pin: Pin,
+    },
+    SetPin {
+        s: Sel,
+        old: Pin,
+        new: Pin,
+    },
+    InitToken {
+        slot: SlotSel,
+        pin: Pin,
+    },
+    CreateObject {
+        s: Sel,
+        t: Vec<Attr>,
+    },
+    CopyObject {
+        s: Sel,
+        o: Sel,
+        t: Vec<Attr>,
+    },
+    DestroyObject {
+        s: Sel,
+        o: Sel,
+    },
+    GetObjectSize {
+        s: Sel,
+        o: Sel,
+    },
+    GetAttributeValue {
+        s: Sel,
+        o: Sel,
+        q: Vec<Query>,
+    },
+    SetAttributeValue {
+        s: Sel,
+        o: Sel,
+        t: Vec<Attr>,
+    },
+    FindObjectsInit {
+        s: Sel,
+        t: Vec<Attr>,
+    },
+    FindObjects {
+        s: Sel,
+        max: u8,
+    },
+    FindObjectsFinal {
+        s: Sel,
+    },
+    Init {
+        kind: Kind,
+        s: Sel,
+        m: Mech,
+        key: Sel,
+    },
+    Single {
+        kind: Kind,
+        s: Sel,
+        data: Vec<u8>,
+        out: Out,
+    },
+    Update {
+        kind: Kind,
+        s: Sel,
+        data: Vec<u8>,
+        out: Out,
+    },
+    Final {
+        kind: Kind,
+        s: Sel,
+        out: Out,
+    },
+    Verify {
+        s: Sel,
+        data: Vec<u8>,
+        sig: Vec<u8>,
+    },
+    VerifyFinal {
+        s: Sel,
+        sig: Vec<u8>,
+    },
+    SignThenVerify {
+        s: Sel,
+        m: Mech,
+        key: Sel,
+        pubkey: Sel,
+        data: Vec<u8>,
+    },
+    DigestKey {
+        s: Sel,
+        o: Sel,
+    },
+    Dual {
+        which: u8,
+        s: Sel,
+        data: Vec<u8>,
+        out: Out,
+    },
+    GenerateKey {
+        s: Sel,
+        m: Mech,
+        t: Vec<Attr>,
+    },
+    GenerateKeyPair {
+        s: Sel,
+        m: Mech,
+        pubt: Vec<Attr>,
+        privt: Vec<Attr>,
+    },
+    WrapKey {
+        s: Sel,
+        m: Mech,
+        wrapping: Sel,
+        key: Sel,
+    },
+    UnwrapKey {
+        s: Sel,
+        m: Mech,
+        key: Sel,
+        data: Vec<u8>,
+        t: Vec<Attr>,
+    },
+    DeriveKey {
+        s: Sel,
+        m: Mech,
+        key: Sel,
+        t: Vec<Attr>,
+    },
+    SeedRandom {
+        s: Sel,
+        data: Vec<u8>,
+    },
+    GenerateRandom {
+        s: Sel,
+        len: u16,
+    },
+    GetOperationState {
+        s: Sel,
+        out: Out,
+    },
+    SetOperationState {
+        s: Sel,
+        data: Vec<u8>,
+    },
 }
 
 // ---------------------------------------------------------------------------
@@ -532,7 +676,12 @@ impl MechBuf {
         };
         let mgf_of = |g: u64| -> CK_ULONG {
             if g < 16 {
-                [CKG_MGF1_SHA1, CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512][g as usize % 4]
+                [
+                    CKG_MGF1_SHA1,
+                    CKG_MGF1_SHA256,
+                    CKG_MGF1_SHA384,
+                    CKG_MGF1_SHA512,
+                ][g as usize % 4]
             } else {
                 g as CK_ULONG
             }
@@ -1144,7 +1293,12 @@ impl Harness {
                     _ => 1,
                 };
                 let mut label = [b' '; 32];
-                call!(C_InitToken(slot.id(), null_mut(), n as CK_ULONG, label.as_mut_ptr()));
+                call!(C_InitToken(
+                    slot.id(),
+                    null_mut(),
+                    n as CK_ULONG,
+                    label.as_mut_ptr()
+                ));
             }
             Op::CreateObject { s, t } => {
                 let mut t = Template::new(t);
@@ -1196,12 +1350,7 @@ impl Harness {
                 } else {
                     (attrs.as_mut_ptr(), attrs.len() as CK_ULONG)
                 };
-                call!(C_GetAttributeValue(
-                    self.session(*s),
-                    self.object(*o),
-                    p,
-                    n
-                ));
+                call!(C_GetAttributeValue(self.session(*s), self.object(*o), p, n));
                 // Second call with buffers of the sizes reported (the usual
                 // two-call pattern), where a size came back.
                 let mut bufs2: Vec<Vec<u8>> = Vec::new();
@@ -1224,12 +1373,7 @@ impl Harness {
                         a.ulValueLen = 0;
                     }
                 }
-                call!(C_GetAttributeValue(
-                    self.session(*s),
-                    self.object(*o),
-                    p,
-                    n
-                ));
+                call!(C_GetAttributeValue(self.session(*s), self.object(*o), p, n));
             }
             Op::SetAttributeValue { s, o, t } => {
                 let mut t = Template::new(t);
@@ -1251,9 +1395,11 @@ impl Harness {
                 } else {
                     out.as_mut_ptr()
                 };
-                if call!(C_FindObjects(self.session(*s), p, *max as CK_ULONG, &mut n)) == CKR_OK
-                {
-                    assert!(n <= CK_ULONG::from(*max), "C_FindObjects returned {n} > {max}");
+                if call!(C_FindObjects(self.session(*s), p, *max as CK_ULONG, &mut n)) == CKR_OK {
+                    assert!(
+                        n <= CK_ULONG::from(*max),
+                        "C_FindObjects returned {n} > {max}"
+                    );
                     for &h in &out[..n as usize] {
                         if self.objects.len() < 256 && !self.objects.contains(&h) {
                             self.objects.push(h);
@@ -1279,12 +1425,7 @@ impl Harness {
                     Kind::VerifyRecover => call!(C_VerifyRecoverInit(s, mp, k)),
                 };
             }
-            Op::Single {
-                kind,
-                s,
-                data,
-                out,
-            } => {
+            Op::Single { kind, s, data, out } => {
                 let s = self.session(*s);
                 let mut d = data.clone();
                 let (dp, dl) = (d.as_mut_ptr(), d.len() as CK_ULONG);
@@ -1306,12 +1447,7 @@ impl Harness {
                     }
                 });
             }
-            Op::Update {
-                kind,
-                s,
-                data,
-                out,
-            } => {
+            Op::Update { kind, s, data, out } => {
                 let s = self.session(*s);
                 let mut d = data.clone();
                 let (dp, dl) = (d.as_mut_ptr(), d.len() as CK_ULONG);
@@ -1477,13 +1613,7 @@ impl Harness {
                     &mut n
                 ));
             }
-            Op::UnwrapKey {
-                s,
-                m,
-                key,
-                data,
-                t,
-            } => {
+            Op::UnwrapKey { s, m, key, data, t } => {
                 let mut m = MechBuf::new(m);
                 let mut t = Template::new(t);
                 let (p, n) = t.raw();
@@ -1595,7 +1725,10 @@ fn output(out: Out, mut f: impl FnMut(*mut u8, *mut CK_ULONG) -> CK_RV) {
                 let mut l = n;
                 let p = b.as_mut_ptr();
                 let rv = f(p, &mut l);
-                assert!(rv != CKR_BUFFER_TOO_SMALL, "two-call protocol: a buffer of the announced {n} bytes was too small");
+                assert!(
+                    rv != CKR_BUFFER_TOO_SMALL,
+                    "two-call protocol: a buffer of the announced {n} bytes was too small"
+                );
             }
         }
     }
