@@ -193,8 +193,11 @@ fn parse(lines: &[String]) -> Report {
     r
 }
 
-/// The token's objects, by label index: (class, value for data objects).
-fn load_token(env: &TestEnv) -> BTreeMap<u64, Vec<(ObjectClass, Option<Vec<u8>>)>> {
+/// The objects of one label: (class, value for data objects).
+type Group = Vec<(ObjectClass, Option<Vec<u8>>)>;
+
+/// The token's objects, by label index.
+fn load_token(env: &TestEnv) -> BTreeMap<u64, Group> {
     env.activate();
     let p11 = load();
     init(&p11).expect("C_Initialize after a kill: the store must load");
@@ -206,7 +209,7 @@ fn load_token(env: &TestEnv) -> BTreeMap<u64, Vec<(ObjectClass, Option<Vec<u8>>)
         .expect("C_OpenSession after a kill");
     s.login(UserType::User, Some(&env.user_pin(ETOKEN)))
         .expect("C_Login after a kill");
-    let mut found: BTreeMap<u64, Vec<(ObjectClass, Option<Vec<u8>>)>> = BTreeMap::new();
+    let mut found: BTreeMap<u64, Group> = BTreeMap::new();
     for h in s.find_objects(&[]).expect("C_FindObjects") {
         let attrs = s
             .get_attributes(h, &[AttributeType::Class, AttributeType::Label])
