@@ -168,9 +168,6 @@ fn multiprocess_worker_child() {
 
 #[test]
 #[serial]
-#[ignore = "emulator bug: under concurrent writers from other processes, C_FindObjects by a \
-            unique label right after C_CreateObject returns two handles (the created one and \
-            the next) naming the same object; un-ignore once fixed"]
 fn four_processes_two_threads_each() {
     let env = TestEnv::new(&[common::SlotSpec {
         id: ETOKEN,

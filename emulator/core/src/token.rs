@@ -556,7 +556,14 @@ impl Token {
             .into_iter()
             .map(|(handle, hash, obj)| {
                 if let Some(h) = hash {
-                    self.by_uid.insert(obj.uid, (handle, h));
+                    // If the commit had to reload (another process committed
+                    // in between), the reload already met this object and gave
+                    // it a handle of its own: keep only ours.
+                    if let Some((dup, _)) = self.by_uid.insert(obj.uid, (handle, h)) {
+                        if dup != handle {
+                            self.objects.remove(&dup);
+                        }
+                    }
                 }
                 let uid = obj.uid;
                 self.objects.insert(handle, Arc::new(obj));
