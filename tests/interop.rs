@@ -149,57 +149,6 @@ fn pkcs11_tool_test_fork() {
     assert!(!out.contains("error:") && !out.contains("failed"), "{out}");
 }
 
-#[test]
-#[serial]
-fn pkcs11_tool_test_threads_five_runs() {
-    let env = TestEnv::new(DEFAULT_SLOTS);
-    if require("pkcs11-tool", "opensc").is_none() {
-        return;
-    }
-    // pkcs11-tool's main thread sleeps 30 s while its test threads run, so the
-    // five runs go side by side (five processes on one token) instead of one
-    // after another.
-    let threads = ["--test-threads", "ILGISLT0"].repeat(3);
-    let children: Vec<_> = (0..5)
-        .map(|_| {
-            Command::new("pkcs11-tool")
-                .arg("--module")
-                .arg(module_path())
-                .args(&threads)
-                .env("TOKENEMU_CONF", &env.conf)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("start pkcs11-tool")
-        })
-        .collect();
-    for (run_no, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().expect("wait for pkcs11-tool");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "run {run_no} exited with {}:\n{text}",
-            out.status
-        );
-        // Every call returns OK, except the racing C_Initialize calls that find
-        // the library already initialised.
-        let bad: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains("CKR_"))
-            .filter(|l| !l.contains("CKR_OK") && !l.contains("CKR_CRYPTOKI_ALREADY_INITIALIZED"))
-            .collect();
-        assert!(bad.is_empty(), "run {run_no}: {bad:?}\n{text}");
-        assert!(
-            text.contains("all threads have ended with CKR_OK"),
-            "run {run_no}:\n{text}"
-        );
-    }
-}
-
 fn p11tool(env: &TestEnv, args: &[&str]) -> Option<String> {
     require("p11tool", "gnutls-bin")?;
     let mut cmd = Command::new("p11tool");
