@@ -146,6 +146,13 @@ impl Config {
                 Some(p) => base.map_or_else(|| data_dir().join(&p), |b| b.join(&p)),
                 None => data_dir().join(format!("slot-{}", s.id)),
             };
+            // The slot's fault file (`tokenemu token fault`) adds its rules
+            // to the configuration's, and its seed replaces `fault_seed`.
+            let fault_file = crate::hooks::FaultFile::load(&store)
+                .map_err(|e| Error::Config(format!("slot {}: {e}", s.id)))?;
+            let fault_seed = fault_file.seed.unwrap_or(s.fault_seed);
+            let mut faults = s.fault;
+            faults.extend(fault_file.fault);
             slots.push(SlotConfig {
                 id: s.id,
                 profile: Arc::new(profile),
@@ -153,8 +160,8 @@ impl Config {
                 present: s.present,
                 description: s.description,
                 latency: s.latency,
-                fault_seed: s.fault_seed,
-                faults: s.fault,
+                fault_seed,
+                faults,
             });
         }
         slots.sort_by_key(|s| s.id);

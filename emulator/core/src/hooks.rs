@@ -18,7 +18,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ck::*;
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 pub const TRACE_ENV: &str = "TOKENEMU_TRACE";
 
 /// What a fault does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultAction {
     /// Return the rule's `rv`.
@@ -38,27 +38,105 @@ pub enum FaultAction {
     Unplug,
 }
 
-/// One fault rule of a slot (`[[slot.fault]]`).
-#[derive(Debug, Clone, Deserialize)]
+/// One fault rule of a slot (`[[slot.fault]]`, or `[[fault]]` in a slot's fault file).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// The C function (`"C_Sign"`), or `"*"` for every function.
     pub function: String,
     /// The return value, by name (`"CKR_DEVICE_ERROR"`); default `CKR_DEVICE_ERROR`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rv: Option<String>,
     /// What to do.
     #[serde(default)]
     pub action: FaultAction,
     /// Fire on this call of the function (1 = the first), once.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nth: Option<u64>,
     /// Fire on every Nth call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<u64>,
     /// Fire with this probability (0..=1), drawn from the slot's seeded generator.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+}
+
+/// The name of a slot's fault file, in its store directory.
+pub const FAULT_FILE: &str = "faults.toml";
+
+/// A slot's fault file (`<store>/faults.toml`), written by `tokenemu token
+/// fault`: the same rules as the configuration's `[[slot.fault]]` tables, and
+/// optionally a seed. The module reads it when it starts (`C_Initialize`) and
+/// adds its rules after the configuration's; its seed, if given, replaces the
+/// configuration's `fault_seed`.
+///
+/// ```toml
+/// seed = 42
+/// [[fault]]
+/// function = "C_Sign"
+/// rv = "CKR_DEVICE_ERROR"
+/// nth = 3
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultFile {
+    /// Seed of the random (`probability`) faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The rules, in the order they are tried.
+    #[serde(default)]
+    pub fault: Vec<FaultRule>,
+}
+
+impl FaultFile {
+    /// Where the fault file of the store in `store_dir` lives.
+    pub fn path(store_dir: &std::path::Path) -> std::path::PathBuf {
+        store_dir.join(FAULT_FILE)
+    }
+
+    /// Reads and checks the fault file of a store; no file means no faults.
+    pub fn load(store_dir: &std::path::Path) -> std::result::Result<FaultFile, String> {
+        let path = Self::path(store_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FaultFile::default()),
+            Err(e) => return Err(format!("cannot read fault file {}: {e}", path.display())),
+        };
+        let file: FaultFile = toml::from_str(&text).map_err(|e| {
+            format!(
+                "fault file {}: {e} (fix or delete that file)",
+                path.display()
+            )
+        })?;
+        for r in &file.fault {
+            r.validate()
+                .map_err(|e| format!("fault file {}: {e}", path.display()))?;
+        }
+        Ok(file)
+    }
+
+    /// Writes the file atomically (a reader sees the old or the new rules,
+    /// never half a file); no rules and no seed removes it.
+    pub fn save(&self, store_dir: &std::path::Path) -> std::result::Result<(), String> {
+        let path = Self::path(store_dir);
+        if *self == FaultFile::default() {
+            return match std::fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+            };
+        }
+        for r in &self.fault {
+            r.validate()?;
+        }
+        let text = toml::to_string(self).map_err(|e| format!("fault file: {e}"))?;
+        std::fs::create_dir_all(store_dir)
+            .map_err(|e| format!("cannot create {}: {e}", store_dir.display()))?;
+        let tmp = store_dir.join(format!(".{FAULT_FILE}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
 }
 
 impl FaultRule {
@@ -321,6 +399,33 @@ mod tests {
         assert_ne!(draws(7), draws(8));
         let hits = draws(7).iter().filter(|b| **b).count();
         assert!((16..=48).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn fault_file_round_trips_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(FaultFile::load(dir.path()).unwrap(), FaultFile::default());
+        let file = FaultFile {
+            seed: Some(9),
+            fault: vec![
+                rule("C_Sign", Some(3), None, None),
+                rule("*", None, None, Some(0.25)),
+            ],
+        };
+        file.save(dir.path()).unwrap();
+        assert_eq!(FaultFile::load(dir.path()).unwrap(), file);
+        // Emptied, the file goes away.
+        FaultFile::default().save(dir.path()).unwrap();
+        assert!(!FaultFile::path(dir.path()).exists());
+        std::fs::write(FaultFile::path(dir.path()), "[[fault]]\nfunction = \"C_Sign\"\n").unwrap();
+        let e = FaultFile::load(dir.path()).unwrap_err();
+        assert!(e.contains("faults.toml") && e.contains("exactly one"), "{e}");
+        std::fs::write(FaultFile::path(dir.path()), "[[fault]]\nfunktion = 1\n").unwrap();
+        let e = FaultFile::load(dir.path()).unwrap_err();
+        assert!(e.contains("faults.toml") && e.contains("funktion"), "{e}");
+        let mut bad = file.clone();
+        bad.fault[0].rv = Some("CKR_NO_SUCH".into());
+        assert!(bad.save(dir.path()).unwrap_err().contains("CKR_NO_SUCH"));
     }
 
     #[test]
