@@ -54,6 +54,22 @@ pub enum Command {
     /// another module with --allow-destructive. Exit status 1 if any step
     /// failed.
     Run(RunArgs),
+    /// Check a PKCS#11 module against the specification: a catalogue of
+    /// checks, each tied to a spec section (general, slot and token, session
+    /// and login state machines, the size-query protocol, error codes,
+    /// attribute policy, operation lifecycle, per-mechanism known answers and
+    /// round trips, token-info policy).
+    ///
+    /// Without --module it runs on the emulator, once per profile, on fresh
+    /// temporary tokens (destructive checks included). With --module it
+    /// runs on that module's token (--slot or --token-label; PINs from
+    /// --pin-env / --so-pin-env); mechanisms the token does not list are
+    /// skipped with the reason, destructive checks need
+    /// --allow-destructive, and an expectations file (--expectations) lists
+    /// the module's known deviations. Prints a matrix; --json, --junit and
+    /// --compare for CI. Exit status 1 on any unexpected failure or
+    /// unexpectedly passing check.
+    Conformance(crate::conformance::ConformanceArgs),
 }
 
 /// `tokenemu run`.

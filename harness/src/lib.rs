@@ -6,13 +6,15 @@
 //! ([`backend`], [`pki`]) and reports the results ([`report`]).
 //!
 //! `main.rs` only parses the arguments, sets up logging and calls [`run`].
-// `unsafe` is allowed in one place only: `p11/raw.rs` (the GOST calls
-// cryptoki cannot express, style.md §2).
+// `unsafe` is allowed in `p11/raw.rs` (the GOST calls cryptoki cannot
+// express, style.md §2) and `conformance/client.rs` (raw calls with NULL
+// pointers, short buffers and invalid handles for the conformance checks).
 #![deny(unsafe_code)]
 
 pub mod admin;
 pub mod backend;
 pub mod cli;
+pub mod conformance;
 pub mod keyfile;
 pub mod list;
 pub mod p11;
@@ -32,6 +34,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::List(args) => list::run(&args),
         cli::Command::Token(cmd) => admin::run(cmd),
         cli::Command::Run(args) => run_cmd::run(&args),
+        cli::Command::Conformance(args) => conformance::run(&args),
     }
 }
 
