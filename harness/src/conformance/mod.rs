@@ -74,9 +74,11 @@ pub struct ConformanceArgs {
     /// Leave out the matching checks (same forms as --only); repeatable.
     #[arg(long, value_name = "GLOB|CHAPTER")]
     pub skip: Vec<String>,
-    /// Show another module's results (same slot and PIN options) or a
-    /// previous --json report next to these, marking the checks whose
-    /// outcome differs.
+    /// Show another module's results or a previous --json report next to
+    /// these, marking the checks whose outcome differs. A module runs with
+    /// the same --slot/--token-label and PIN options (with the emulator as
+    /// the first column, those options are the compared module's) and
+    /// without expectations.
     #[arg(long, value_name = "MODULE.so|REPORT.json")]
     pub compare: Option<PathBuf>,
     /// List the checks (id, spec section, title) and exit.
@@ -424,8 +426,12 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     if checks.is_empty() {
         bail!("--only/--skip leave no check to run");
     }
-    if args.module.is_none() && (args.slot.is_some() || args.token_label.is_some() || args.pin_env.is_some() || args.so_pin_env.is_some()) {
-        bail!("--slot, --token-label, --pin-env and --so-pin-env need --module (the emulator's tokens are created for the run)");
+    let compare_module = args.compare.as_ref().filter(|p| p.extension().is_none_or(|e| e != "json"));
+    if args.module.is_none()
+        && compare_module.is_none()
+        && (args.slot.is_some() || args.token_label.is_some() || args.pin_env.is_some() || args.so_pin_env.is_some())
+    {
+        bail!("--slot, --token-label, --pin-env and --so-pin-env need --module or a --compare module (the emulator's tokens are created for the run)");
     }
     if args.module.is_some() && !args.profile.is_empty() {
         bail!("--profile selects emulator profiles; it does not go with --module");
