@@ -6,10 +6,10 @@
 //! ([`backend`], [`pki`]) and reports the results ([`report`]).
 //!
 //! `main.rs` only parses the arguments, sets up logging and calls [`run`].
-// `unsafe` is allowed in three files only: `p11/raw.rs` (the GOST calls
-// cryptoki cannot express, style.md §2), `bench/p11.rs` (the raw calls
-// of `tokenemu bench`) and `conformance/client.rs` (raw calls with NULL
+// `unsafe` is allowed in `p11/raw.rs` (the GOST calls cryptoki cannot
+// express, style.md §2) and `conformance/client.rs` (raw calls with NULL
 // pointers, short buffers and invalid handles for the conformance checks).
+// And `bench/p11.rs`: the raw calls of `tokenemu bench`.
 #![deny(unsafe_code)]
 
 pub mod admin;
@@ -25,7 +25,6 @@ pub mod report;
 pub mod run_cmd;
 pub mod scenario;
 pub mod show;
-pub mod trace_cmd;
 
 /// The environment variable that sets the log filter (`tracing-subscriber`
 /// `EnvFilter` syntax, e.g. `debug` or `tokenemu_core=trace`).
@@ -37,7 +36,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::List(args) => list::run(&args),
         cli::Command::Token(cmd) => admin::run(cmd),
         cli::Command::Run(args) => run_cmd::run(&args),
-        cli::Command::Trace(args) => trace_cmd::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Conformance(args) => conformance::run(&args),
     }
