@@ -304,6 +304,7 @@ pub fn run(cmd: TokenCommand) -> Result<()> {
         ),
         TokenCommand::Unplug { slot } => set_present(&cfg, slot.slot, false),
         TokenCommand::Plug { slot } => set_present(&cfg, slot.slot, true),
+        TokenCommand::Fault(args) => fault(&cfg, &args),
     }
 }
 
@@ -731,4 +732,130 @@ fn set_present(cfg: &Config, slot: CK_SLOT_ID, present: bool) -> Result<()> {
         println!("slot {slot}: token {verb}");
     }
     Ok(())
+}
+
+// ---- fault injection -------------------------------------------------------------
+
+/// `tokenemu token fault`.
+#[derive(Debug, clap::Args)]
+pub struct FaultArgs {
+    #[command(flatten)]
+    pub slot: crate::cli::SlotArg,
+    /// List the slot's fault rules (the configuration's and the fault file's).
+    #[arg(long, conflicts_with_all = ["clear", "function", "seed"])]
+    pub list: bool,
+    /// Remove the slot's fault file (rules set with this command); the
+    /// configuration's [[slot.fault]] rules stay.
+    #[arg(long, conflicts_with_all = ["function", "seed"])]
+    pub clear: bool,
+    /// The C function the new rule fails (C_Sign), or * for every function.
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["list", "clear", "seed"])]
+    pub function: Option<String>,
+    /// What the call returns, by name (default CKR_DEVICE_ERROR).
+    #[arg(long, value_name = "CKR_NAME", conflicts_with = "unplug", requires = "function")]
+    pub rv: Option<String>,
+    /// Pull the token out of its slot instead (the call returns
+    /// CKR_DEVICE_REMOVED; `tokenemu token plug` puts it back).
+    #[arg(long, requires = "function")]
+    pub unplug: bool,
+    /// Fire on the Nth call of the function (counted from C_Initialize), once.
+    #[arg(long, value_name = "N", group = "trigger", requires = "function")]
+    pub nth: Option<u64>,
+    /// Fire on every Nth call.
+    #[arg(long, value_name = "N", group = "trigger", requires = "function")]
+    pub every: Option<u64>,
+    /// Fire at random with this probability (0..=1), drawn from a generator
+    /// seeded with --seed, so a run is reproducible.
+    #[arg(long, value_name = "P", group = "trigger", requires = "function")]
+    pub probability: Option<f64>,
+    /// Seed of the slot's random faults (stored in the fault file; replaces
+    /// the configuration's fault_seed).
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+}
+
+/// Adds a rule to, lists or clears a slot's fault file (`<store>/faults.toml`,
+/// read by the module at `C_Initialize`).
+pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
+    use tokenemu_core::hooks::{FaultAction, FaultFile, FaultRule};
+    let sc = slot_config(cfg, args.slot.slot)?;
+    let slot = sc.id;
+    let path = FaultFile::path(&sc.store);
+    let mut file = FaultFile::load(&sc.store).map_err(|e| anyhow!("slot {slot}: {e}"))?;
+    if args.list {
+        // The configuration's own rules come first, as the module tries them.
+        let from_config = sc.faults.len().saturating_sub(file.fault.len());
+        if sc.faults.is_empty() {
+            println!("slot {slot}: no fault rules");
+        }
+        for (i, r) in sc.faults.iter().enumerate() {
+            let origin = if i < from_config {
+                cfg.source.clone()
+            } else {
+                path.display().to_string()
+            };
+            println!("slot {slot}: {}  ({origin})", describe_rule(r));
+        }
+        println!("slot {slot}: seed {}", sc.fault_seed);
+        return Ok(());
+    }
+    if args.clear {
+        let n = file.fault.len();
+        FaultFile::default()
+            .save(&sc.store)
+            .map_err(|e| anyhow!("slot {slot}: {e}"))?;
+        println!("slot {slot}: {n} fault rule(s) removed ({})", path.display());
+        let left = sc.faults.len().saturating_sub(n);
+        if left > 0 {
+            println!("slot {slot}: {left} rule(s) from {} stay", cfg.source);
+        }
+        return Ok(());
+    }
+    if let Some(seed) = args.seed {
+        file.seed = Some(seed);
+    }
+    if let Some(function) = &args.function {
+        let rule = FaultRule {
+            function: function.clone(),
+            rv: args.rv.clone(),
+            action: if args.unplug {
+                FaultAction::Unplug
+            } else {
+                FaultAction::Fail
+            },
+            nth: args.nth,
+            every: args.every,
+            probability: args.probability,
+        };
+        rule.validate().map_err(|e| anyhow!("slot {slot}: {e}"))?;
+        println!("slot {slot}: added {}", describe_rule(&rule));
+        file.fault.push(rule);
+    }
+    file.save(&sc.store)
+        .map_err(|e| anyhow!("slot {slot}: {e}"))?;
+    if let Some(seed) = file.seed {
+        println!("slot {slot}: seed {seed}");
+    }
+    println!(
+        "slot {slot}: {} rule(s) in {}; programs that initialise the module from now on get them",
+        file.fault.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// A rule in words: `C_Sign → CKR_DEVICE_ERROR on call 3`.
+fn describe_rule(r: &tokenemu_core::hooks::FaultRule) -> String {
+    use tokenemu_core::hooks::FaultAction;
+    let what = match r.action {
+        FaultAction::Unplug => "unplug the token".to_owned(),
+        FaultAction::Fail => r.rv.clone().unwrap_or_else(|| "CKR_DEVICE_ERROR".into()),
+    };
+    let when = match (r.nth, r.every, r.probability) {
+        (Some(n), _, _) => format!("on call {n}"),
+        (_, Some(n), _) => format!("on every call {n}"),
+        (_, _, Some(p)) => format!("with probability {p}"),
+        _ => "never".into(),
+    };
+    format!("{} → {what} {when}", r.function)
 }

@@ -54,6 +54,10 @@ pub enum Command {
     /// another module with --allow-destructive. Exit status 1 if any step
     /// failed.
     Run(RunArgs),
+    /// Print a TOKENEMU_TRACE call trace (JSON lines) readably: one line per
+    /// call with time offset, process/thread, slot/session, function,
+    /// arguments (PINs only as lengths), return value and duration.
+    Trace(crate::trace_cmd::TraceArgs),
     /// Measure PKCS#11 workloads on one or two modules side by side:
     /// RSA-2048, ECDSA P-256 and GOST sign/verify, SHA-256 and Streebog
     /// digests, C_FindObjects on tokens of 1,000 and 10,000 objects, and
@@ -284,6 +288,13 @@ pub enum TokenCommand {
         #[command(flatten)]
         slot: SlotArg,
     },
+    /// Inject faults: make a PKCS#11 function return a chosen CK_RV (or pull
+    /// the token out) on its Nth call, on every Nth call, or at random with
+    /// a seed. Rules go to the slot's fault file (faults.toml in its store
+    /// directory), which the module reads at C_Initialize, after the
+    /// configuration's [[slot.fault]] rules. --list shows them, --clear
+    /// removes the file.
+    Fault(crate::admin::FaultArgs),
 }
 
 /// Which objects `token delete` removes (exactly one option).

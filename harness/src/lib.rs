@@ -25,6 +25,7 @@ pub mod report;
 pub mod run_cmd;
 pub mod scenario;
 pub mod show;
+pub mod trace_cmd;
 
 /// The environment variable that sets the log filter (`tracing-subscriber`
 /// `EnvFilter` syntax, e.g. `debug` or `tokenemu_core=trace`).
@@ -36,6 +37,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::List(args) => list::run(&args),
         cli::Command::Token(cmd) => admin::run(cmd),
         cli::Command::Run(args) => run_cmd::run(&args),
+        cli::Command::Trace(args) => trace_cmd::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Conformance(args) => conformance::run(&args),
     }
