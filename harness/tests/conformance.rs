@@ -20,7 +20,10 @@ fn root() -> PathBuf {
 
 fn run(args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut c = Command::new(BIN);
-    c.arg("conformance").args(args).env_remove("TOKENEMU_LOG").env_remove("TOKENEMU_MODULE");
+    c.arg("conformance")
+        .args(args)
+        .env_remove("TOKENEMU_LOG")
+        .env_remove("TOKENEMU_MODULE");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -29,7 +32,11 @@ fn run(args: &[&str], env: &[(&str, &Path)]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn catalogue_size() -> usize {
@@ -48,10 +55,19 @@ fn report(path: &Path) -> serde_json::Value {
 fn results(r: &serde_json::Value) -> Vec<(String, String, String, String)> {
     let mut out = Vec::new();
     for t in r["targets"].as_array().unwrap() {
-        assert!(t["setup_error"].is_null(), "{}: {}", t["name"], t["setup_error"]);
+        assert!(
+            t["setup_error"].is_null(),
+            "{}: {}",
+            t["name"],
+            t["setup_error"]
+        );
         for c in t["checks"].as_array().unwrap() {
             out.push((
-                format!("{}@{}", c["id"].as_str().unwrap(), t["name"].as_str().unwrap()),
+                format!(
+                    "{}@{}",
+                    c["id"].as_str().unwrap(),
+                    t["name"].as_str().unwrap()
+                ),
                 c["status"].as_str().unwrap().to_string(),
                 c["message"].as_str().unwrap_or("").to_string(),
                 c["spec"].as_str().unwrap().to_string(),
@@ -78,7 +94,12 @@ fn softhsm_args(expectations: bool) -> Vec<String> {
     .collect();
     if expectations {
         a.push("--expectations".into());
-        a.push(root().join("conformance/expectations/softhsm2.toml").display().to_string());
+        a.push(
+            root()
+                .join("conformance/expectations/softhsm2.toml")
+                .display()
+                .to_string(),
+        );
     }
     a
 }
@@ -100,30 +121,57 @@ fn emulator_every_profile_passes_with_a_complete_report() {
         ],
         &[],
     );
-    assert!(o.status.success(), "conformance on the emulator failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "conformance on the emulator failed:\n{}",
+        text(&o)
+    );
     let r = report(&json);
-    let targets: Vec<&str> = r["targets"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(targets, ["jacarta-gost", "jacarta-pki", "etoken", "javatoken"]);
+    let targets: Vec<&str> = r["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["jacarta-gost", "jacarta-pki", "etoken", "javatoken"]
+    );
     let all = results(&r);
     let n = catalogue_size();
     assert!(n >= 100, "{n} checks");
     assert_eq!(all.len(), 4 * n, "every check on every profile");
     for (id, status, msg, spec) in &all {
-        assert!(["passed", "skipped", "expected-failure"].contains(&status.as_str()), "{id}: {status}: {msg}");
-        assert!(spec.contains('§') || spec.contains("curr") || spec.contains("TC26"), "{id}: spec {spec:?}");
+        assert!(
+            ["passed", "skipped", "expected-failure"].contains(&status.as_str()),
+            "{id}: {status}: {msg}"
+        );
+        assert!(
+            spec.contains('§') || spec.contains("curr") || spec.contains("TC26"),
+            "{id}: spec {spec:?}"
+        );
         if status == "skipped" {
-            assert!(msg.contains("does not list"), "{id} skipped on the emulator: {msg}");
+            assert!(
+                msg.contains("does not list"),
+                "{id} skipped on the emulator: {msg}"
+            );
         }
     }
     // The GOST profiles run the GOST known answers, the RSA-only one skips them.
     let status = |id: &str| all.iter().find(|r| r.0 == id).map(|r| r.1.clone()).unwrap();
     assert_eq!(status("mechanisms.gost-a1-verify@jacarta-gost"), "passed");
-    assert_eq!(status("mechanisms.gost-cryptopro-vectors@javatoken"), "passed");
+    assert_eq!(
+        status("mechanisms.gost-cryptopro-vectors@javatoken"),
+        "passed"
+    );
     assert_eq!(status("mechanisms.gost-a1-verify@jacarta-pki"), "skipped");
     assert_eq!(status("mechanisms.ecdsa-roundtrip@etoken"), "passed");
     assert_eq!(status("token-policy.pin-lock-and-unlock@etoken"), "passed");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuites") && xml.contains("conformance@javatoken"), "{xml}");
+    assert!(
+        xml.contains("<testsuites") && xml.contains("conformance@javatoken"),
+        "{xml}"
+    );
     assert!(xml.contains("failures=\"0\""), "{xml}");
 }
 
@@ -139,7 +187,11 @@ fn softhsm2_runs_to_the_end_with_every_failure_expected() {
     args.extend(["--json".into(), json.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = run(&args, &[("SOFTHSM2_CONF", &conf)]);
-    assert!(o.status.success(), "conformance on SoftHSM2 failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "conformance on SoftHSM2 failed:\n{}",
+        text(&o)
+    );
     let all = results(&report(&json));
     assert_eq!(all.len(), catalogue_size(), "ran to the end");
     let count = |s: &str| all.iter().filter(|r| r.1 == s).count();
@@ -162,7 +214,17 @@ fn softhsm2_without_expectations_fails_and_names_the_checks() {
     let conf = fresh_token(dir.path(), "conformance");
     let mut args = softhsm_args(false);
     // The deviations are in these chapters; the rest is covered above.
-    args.extend(["--only", "errors", "--only", "session", "--only", "token-policy.pin-lock*"].map(String::from));
+    args.extend(
+        [
+            "--only",
+            "errors",
+            "--only",
+            "session",
+            "--only",
+            "token-policy.pin-lock*",
+        ]
+        .map(String::from),
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = run(&args, &[("SOFTHSM2_CONF", &conf)]);
     let out = text(&o);
@@ -174,7 +236,10 @@ fn softhsm2_without_expectations_fails_and_names_the_checks() {
     ] {
         assert!(out.contains(id), "{id} not named:\n{out}");
     }
-    assert!(out.contains("returned CKR_OK, expected CKR_USER_NOT_LOGGED_IN"), "{out}");
+    assert!(
+        out.contains("returned CKR_OK, expected CKR_USER_NOT_LOGGED_IN"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -190,13 +255,37 @@ fn compare_marks_the_checks_that_differ() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = run(&args, &[("SOFTHSM2_CONF", &conf)]);
     assert!(previous.exists(), "{}", text(&o));
-    let o = run(&["--profile", "etoken", "--only", "errors", "--compare", previous.to_str().unwrap()], &[]);
+    let o = run(
+        &[
+            "--profile",
+            "etoken",
+            "--only",
+            "errors",
+            "--compare",
+            previous.to_str().unwrap(),
+        ],
+        &[],
+    );
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}", text(&o));
-    let line = |id: &str| out.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} missing:\n{out}")).to_string();
-    assert!(line("errors.key-type-inconsistent").contains("differs"), "{out}");
-    assert!(!line("errors.template-incomplete").contains("differs"), "{out}");
-    assert!(out.contains("A:etoken") && out.contains("B:module"), "{out}");
+    let line = |id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} missing:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line("errors.key-type-inconsistent").contains("differs"),
+        "{out}"
+    );
+    assert!(
+        !line("errors.template-incomplete").contains("differs"),
+        "{out}"
+    );
+    assert!(
+        out.contains("A:etoken") && out.contains("B:module"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -219,9 +308,19 @@ fn bad_arguments_are_refused_with_a_message() {
 fn help_lists_the_command() {
     let o = Command::new(BIN).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("conformance"));
-    let o = Command::new(BIN).args(["conformance", "--help"]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["conformance", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&o.stdout).into_owned();
-    for opt in ["--module", "--allow-destructive", "--expectations", "--junit", "--compare", "--only"] {
+    for opt in [
+        "--module",
+        "--allow-destructive",
+        "--expectations",
+        "--junit",
+        "--compare",
+        "--only",
+    ] {
         assert!(help.contains(opt), "{opt} missing:\n{help}");
     }
 }

@@ -169,7 +169,11 @@ pub fn expect_rv(call: &str, got: CK_RV, want: CK_RV) -> Result<(), Stop> {
         return Ok(());
     }
     Err(Stop::Fail {
-        message: format!("{call} returned {}, expected {}", rv_name(got), rv_name(want)),
+        message: format!(
+            "{call} returned {}, expected {}",
+            rv_name(got),
+            rv_name(want)
+        ),
         rv: Some(got),
     })
 }
@@ -184,7 +188,11 @@ pub fn expect_one_of(call: &str, got: CK_RV, allowed: &[CK_RV]) -> Result<String
         message: format!(
             "{call} returned {}, expected one of {}",
             rv_name(got),
-            allowed.iter().map(|r| rv_name(*r)).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|r| rv_name(*r))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         rv: Some(got),
     })
@@ -235,7 +243,10 @@ impl Ctx<'_> {
         if self.has(m) {
             Ok(())
         } else {
-            Err(skip(format!("the token does not list {}", mechanism_name(m))))
+            Err(skip(format!(
+                "the token does not list {}",
+                mechanism_name(m)
+            )))
         }
     }
 
@@ -291,7 +302,12 @@ impl Ctx<'_> {
     /// Creates a public session data object (CKA_TOKEN false, CKA_PRIVATE
     /// false unless `extra` sets it) labelled `<prefix>-<name>`, plus
     /// `extra` attributes.
-    pub fn data_object(&self, s: CK_SESSION_HANDLE, name: &str, extra: Template) -> Result<CK_OBJECT_HANDLE, Stop> {
+    pub fn data_object(
+        &self,
+        s: CK_SESSION_HANDLE,
+        name: &str,
+        extra: Template,
+    ) -> Result<CK_OBJECT_HANDLE, Stop> {
         let mut t = Template::new()
             .ulong(CKA_CLASS, CKO_DATA)
             .bool(CKA_TOKEN, false)

@@ -203,7 +203,10 @@ extern "C" fn never_create_mutex(_pp: *mut *mut c_void) -> CK_RV {
 }
 
 /// Runs a C call that writes `T`s into a buffer of `out`'s kind.
-fn out_call<T: Copy + Default>(out: Out, f: impl FnOnce(*mut T, *mut CK_ULONG) -> CK_RV) -> Output<T> {
+fn out_call<T: Copy + Default>(
+    out: Out,
+    f: impl FnOnce(*mut T, *mut CK_ULONG) -> CK_RV,
+) -> Output<T> {
     match out {
         Out::Query => {
             let mut len: CK_ULONG = 0;
@@ -283,7 +286,10 @@ impl Client {
         // SAFETY: `args` is a valid CK_C_INITIALIZE_ARGS living across the
         // call; its one function pointer (PartialMutex) is a real function
         // with the C signature; `reserved` outlives the call.
-        unsafe { self.lib.C_Initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast()) }
+        unsafe {
+            self.lib
+                .C_Initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast())
+        }
     }
 
     /// `C_Finalize(NULL)`.
@@ -374,11 +380,17 @@ impl Client {
     /// `C_GetMechanismList`.
     pub fn mechanism_list(&self, slot: CK_SLOT_ID, out: Out) -> Output<CK_MECHANISM_TYPE> {
         // SAFETY: as for `slot_list`.
-        out_call(out, |p, n| unsafe { self.lib.C_GetMechanismList(slot, p, n) })
+        out_call(out, |p, n| unsafe {
+            self.lib.C_GetMechanismList(slot, p, n)
+        })
     }
 
     /// `C_GetMechanismInfo`.
-    pub fn mechanism_info(&self, slot: CK_SLOT_ID, m: CK_MECHANISM_TYPE) -> (CK_RV, CK_MECHANISM_INFO) {
+    pub fn mechanism_info(
+        &self,
+        slot: CK_SLOT_ID,
+        m: CK_MECHANISM_TYPE,
+    ) -> (CK_RV, CK_MECHANISM_INFO) {
         let mut info = CK_MECHANISM_INFO::default();
         // SAFETY: `info` is a valid out-pointer for one CK_MECHANISM_INFO.
         let rv = unsafe { self.lib.C_GetMechanismInfo(slot, m, &mut info) };
@@ -405,7 +417,10 @@ impl Client {
     /// `C_InitPIN`.
     pub fn init_pin(&self, s: CK_SESSION_HANDLE, pin: &[u8]) -> CK_RV {
         // SAFETY: the PIN buffer has exactly the given length; read only.
-        unsafe { self.lib.C_InitPIN(s, pin.as_ptr() as *mut _, pin.len() as CK_ULONG) }
+        unsafe {
+            self.lib
+                .C_InitPIN(s, pin.as_ptr() as *mut _, pin.len() as CK_ULONG)
+        }
     }
 
     /// `C_SetPIN`.
@@ -427,7 +442,10 @@ impl Client {
         let mut h: CK_SESSION_HANDLE = CK_INVALID_HANDLE;
         // SAFETY: `h` is a valid out-pointer; no application data or notify
         // callback is passed.
-        let rv = unsafe { self.lib.C_OpenSession(slot, flags, null_mut(), None, &mut h) };
+        let rv = unsafe {
+            self.lib
+                .C_OpenSession(slot, flags, null_mut(), None, &mut h)
+        };
         (rv, h)
     }
 
@@ -435,13 +453,8 @@ impl Client {
     pub fn open_session_null(&self, slot: CK_SLOT_ID) -> CK_RV {
         // SAFETY: a NULL out-pointer must be refused, not written.
         unsafe {
-            self.lib.C_OpenSession(
-                slot,
-                CKF_SERIAL_SESSION,
-                null_mut(),
-                None,
-                null_mut(),
-            )
+            self.lib
+                .C_OpenSession(slot, CKF_SERIAL_SESSION, null_mut(), None, null_mut())
         }
     }
 
@@ -525,7 +538,12 @@ impl Client {
     }
 
     /// `C_GetAttributeValue` over `reads` (updated in place).
-    pub fn get_attributes(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, reads: &mut [AttrRead]) -> CK_RV {
+    pub fn get_attributes(
+        &self,
+        s: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        reads: &mut [AttrRead],
+    ) -> CK_RV {
         let mut raw: Vec<CK_ATTRIBUTE> = reads
             .iter_mut()
             .map(|r| CK_ATTRIBUTE {
@@ -551,7 +569,12 @@ impl Client {
 
     /// One attribute through the two-call protocol: Ok(value) or the CK_RV
     /// of the failing call.
-    pub fn attribute(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> Result<Vec<u8>, CK_RV> {
+    pub fn attribute(
+        &self,
+        s: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        ty: CK_ATTRIBUTE_TYPE,
+    ) -> Result<Vec<u8>, CK_RV> {
         let mut q = [AttrRead::query(ty)];
         let rv = self.get_attributes(s, o, &mut q);
         if rv != CKR_OK {
@@ -618,7 +641,11 @@ impl Client {
     }
 
     /// Every handle matching `t` (init, find until empty, final).
-    pub fn find_all(&self, s: CK_SESSION_HANDLE, t: &Template) -> Result<Vec<CK_OBJECT_HANDLE>, CK_RV> {
+    pub fn find_all(
+        &self,
+        s: CK_SESSION_HANDLE,
+        t: &Template,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>, CK_RV> {
         let rv = self.find_init(s, t);
         if rv != CKR_OK {
             return Err(rv);
@@ -794,7 +821,12 @@ impl Client {
     }
 
     /// `C_GenerateKey`.
-    pub fn generate_key(&self, s: CK_SESSION_HANDLE, m: &Mech, t: &Template) -> (CK_RV, CK_OBJECT_HANDLE) {
+    pub fn generate_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: &Mech,
+        t: &Template,
+    ) -> (CK_RV, CK_OBJECT_HANDLE) {
         let mut raw = t.raw();
         let mut h = CK_INVALID_HANDLE;
         // SAFETY: mechanism and template as above; `h` a valid out-pointer.

@@ -57,12 +57,18 @@ pub struct Expectations {
 impl Expectations {
     /// Reads and checks a file: every `rv` must be a CK_RV name.
     pub fn load(path: &Path) -> anyhow::Result<Expectations> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let e: Expectations = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let e: Expectations = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?;
         for r in &e.expect {
             if let Some(rv) = &r.rv {
                 if !rv.starts_with("CKR_") || tokenemu_core::names::value_of(rv).is_none() {
-                    anyhow::bail!("{}: rule {:?}: {rv:?} is not a CK_RV name", path.display(), r.checks);
+                    anyhow::bail!(
+                        "{}: rule {:?}: {rv:?} is not a CK_RV name",
+                        path.display(),
+                        r.checks
+                    );
                 }
             }
         }

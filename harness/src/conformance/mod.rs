@@ -22,7 +22,7 @@ use cryptoki_sys::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenemu_core::names::{mechanism_name, rv_name};
 
-use check::{padded, Check, Chapter, Ctx, Stop};
+use check::{padded, Chapter, Check, Ctx, Stop};
 use client::{Client, InitArgs, Out};
 use expect::{Expectations, Expected};
 use report::{CheckReport, Report, Status, TargetReport};
@@ -195,7 +195,11 @@ impl Progress {
     fn done(&self, r: &CheckReport) {
         if let Some(b) = &self.bar {
             if r.status.is_bad() {
-                b.println(format!("  FAIL {}: {}", r.id, r.message.as_deref().unwrap_or("")));
+                b.println(format!(
+                    "  FAIL {}: {}",
+                    r.id,
+                    r.message.as_deref().unwrap_or("")
+                ));
             }
             b.inc(1);
         }
@@ -237,11 +241,19 @@ pub fn run_target(
     };
     let (rv, info) = p11.token_info(target.slot);
     if rv != CKR_OK {
-        report.setup_error = Some(format!("C_GetTokenInfo(slot {}) returned {}", target.slot, rv_name(rv)));
+        report.setup_error = Some(format!(
+            "C_GetTokenInfo(slot {}) returned {}",
+            target.slot,
+            rv_name(rv)
+        ));
         return report;
     }
     let label = padded(&info.label);
-    report.token = format!("{label} / {} / {}", padded(&info.model), padded(&info.manufacturerID));
+    report.token = format!(
+        "{label} / {} / {}",
+        padded(&info.model),
+        padded(&info.manufacturerID)
+    );
     let mechanisms = match token_mechanisms(p11, target.slot) {
         Ok(m) => m,
         Err(e) => {
@@ -249,7 +261,9 @@ pub fn run_target(
             return report;
         }
     };
-    let module_name = expectations.map_or("this module", |e| e.module.as_str()).to_string();
+    let module_name = expectations
+        .map_or("this module", |e| e.module.as_str())
+        .to_string();
     let mut ctx = Ctx {
         p11,
         slot: target.slot,
@@ -264,19 +278,25 @@ pub fn run_target(
         let started = Instant::now();
         let rule = expectations.and_then(|e| e.rule(c.id));
         let (status, message, rv) = if let Some(r) = rule.filter(|r| r.status == Expected::Skip) {
-            (Status::Skipped, Some(format!("expected on {module_name}: {}", r.reason)), None)
+            (
+                Status::Skipped,
+                Some(format!("expected on {module_name}: {}", r.reason)),
+                None,
+            )
         } else if let Some(why) = unmet(c, target, &mechanisms) {
             (Status::Skipped, Some(why), None)
         } else {
             ctx.cleanup();
-            let outcome = catch_unwind(AssertUnwindSafe(|| (c.run)(&mut ctx)))
-                .unwrap_or_else(|p| {
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| (c.run)(&mut ctx))).unwrap_or_else(|p| {
                     let what = p
                         .downcast_ref::<String>()
                         .cloned()
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default();
-                    Err(check::fail(format!("the check panicked (harness bug): {what}")))
+                    Err(check::fail(format!(
+                        "the check panicked (harness bug): {what}"
+                    )))
                 });
             ctx.cleanup();
             judge(outcome, rule, &module_name)
@@ -346,7 +366,12 @@ fn choose_slot(p11: &Client, args: &ConformanceArgs) -> Result<CK_SLOT_ID> {
 }
 
 /// Runs the suite on a module (one target).
-fn run_module(path: &Path, args: &ConformanceArgs, checks: &[Check], exp: Option<&Expectations>) -> Result<Report> {
+fn run_module(
+    path: &Path,
+    args: &ConformanceArgs,
+    checks: &[Check],
+    exp: Option<&Expectations>,
+) -> Result<Report> {
     let p11 = open_module(path)?;
     let slot = choose_slot(&p11, args)?;
     let target = Target {
@@ -367,7 +392,11 @@ fn run_module(path: &Path, args: &ConformanceArgs, checks: &[Check], exp: Option
 
 /// Runs the suite on the emulator: one fresh temporary token per profile
 /// (one slot each), destructive checks included.
-fn run_emulator(args: &ConformanceArgs, checks: &[Check], exp: Option<&Expectations>) -> Result<Report> {
+fn run_emulator(
+    args: &ConformanceArgs,
+    checks: &[Check],
+    exp: Option<&Expectations>,
+) -> Result<Report> {
     let profiles: Vec<&str> = if args.profile.is_empty() {
         PROFILES.to_vec()
     } else {
@@ -377,11 +406,18 @@ fn run_emulator(args: &ConformanceArgs, checks: &[Check], exp: Option<&Expectati
     let mut conf = String::new();
     let mut targets = Vec::new();
     for (i, name) in profiles.iter().enumerate() {
-        let p = tokenemu_core::profile::Profile::builtin(name)
-            .with_context(|| format!("unknown profile {name} (built in: {})", PROFILES.join(", ")))?;
+        let p = tokenemu_core::profile::Profile::builtin(name).with_context(|| {
+            format!("unknown profile {name} (built in: {})", PROFILES.join(", "))
+        })?;
         let store = tmp.path().join(format!("slot-{i}"));
-        let store = store.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
-        conf.push_str(&format!("[[slot]]\nid = {i}\nprofile = \"{name}\"\nstore = \"{store}\"\npresent = true\n\n"));
+        let store = store
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"");
+        conf.push_str(&format!(
+            "[[slot]]\nid = {i}\nprofile = \"{name}\"\nstore = \"{store}\"\npresent = true\n\n"
+        ));
         targets.push(Target {
             name: name.to_string(),
             slot: i as CK_SLOT_ID,
@@ -426,17 +462,27 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     if checks.is_empty() {
         bail!("--only/--skip leave no check to run");
     }
-    let compare_module = args.compare.as_ref().filter(|p| p.extension().is_none_or(|e| e != "json"));
+    let compare_module = args
+        .compare
+        .as_ref()
+        .filter(|p| p.extension().is_none_or(|e| e != "json"));
     if args.module.is_none()
         && compare_module.is_none()
-        && (args.slot.is_some() || args.token_label.is_some() || args.pin_env.is_some() || args.so_pin_env.is_some())
+        && (args.slot.is_some()
+            || args.token_label.is_some()
+            || args.pin_env.is_some()
+            || args.so_pin_env.is_some())
     {
         bail!("--slot, --token-label, --pin-env and --so-pin-env need --module or a --compare module (the emulator's tokens are created for the run)");
     }
     if args.module.is_some() && !args.profile.is_empty() {
         bail!("--profile selects emulator profiles; it does not go with --module");
     }
-    let exp = args.expectations.as_deref().map(Expectations::load).transpose()?;
+    let exp = args
+        .expectations
+        .as_deref()
+        .map(Expectations::load)
+        .transpose()?;
     let report = match &args.module {
         Some(m) => {
             if !m.exists() {
@@ -468,8 +514,16 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
             .targets
             .iter()
             .flat_map(|t| {
-                let setup = t.setup_error.as_ref().map(|_| format!("{}: set-up", t.name));
-                setup.into_iter().chain(t.checks.iter().filter(|c| c.status.is_bad()).map(move |c| format!("{}@{}", c.id, t.name)))
+                let setup = t
+                    .setup_error
+                    .as_ref()
+                    .map(|_| format!("{}: set-up", t.name));
+                setup.into_iter().chain(
+                    t.checks
+                        .iter()
+                        .filter(|c| c.status.is_bad())
+                        .map(move |c| format!("{}@{}", c.id, t.name)),
+                )
             })
             .collect();
         bail!("{} check(s) failed: {}", bad.len(), bad.join(", "));
@@ -482,7 +536,12 @@ mod tests {
     use super::*;
 
     fn rule(status: Expected, rv: Option<&str>) -> expect::Rule {
-        expect::Rule { checks: "x".into(), status, rv: rv.map(str::to_string), reason: "r".into() }
+        expect::Rule {
+            checks: "x".into(),
+            status,
+            rv: rv.map(str::to_string),
+            reason: "r".into(),
+        }
     }
 
     #[test]
@@ -497,18 +556,33 @@ mod tests {
 
     #[test]
     fn expectations_turn_failures_into_expected_ones_and_flag_passes() {
-        let fail = || Err(Stop::Fail { message: "m".into(), rv: Some(CKR_OK) });
+        let fail = || {
+            Err(Stop::Fail {
+                message: "m".into(),
+                rv: Some(CKR_OK),
+            })
+        };
         let r = rule(Expected::Fail, Some("CKR_OK"));
         assert_eq!(judge(fail(), Some(&r), "m").0, Status::ExpectedFailure);
         let other = rule(Expected::Fail, Some("CKR_GENERAL_ERROR"));
         assert_eq!(judge(fail(), Some(&other), "m").0, Status::Failed);
-        assert_eq!(judge(Ok(None), Some(&r), "m").0, Status::UnexpectedlyPassing);
-        assert_eq!(judge(Err(Stop::Skip("s".into())), Some(&r), "m").0, Status::Skipped);
+        assert_eq!(
+            judge(Ok(None), Some(&r), "m").0,
+            Status::UnexpectedlyPassing
+        );
+        assert_eq!(
+            judge(Err(Stop::Skip("s".into())), Some(&r), "m").0,
+            Status::Skipped
+        );
     }
 
     #[test]
     fn only_and_skip_take_globs_and_chapters() {
-        let args = ConformanceArgs { only: vec!["session".into(), "*gost*".into()], skip: vec!["mechanisms.gost2001*".into()], ..Default::default() };
+        let args = ConformanceArgs {
+            only: vec!["session".into(), "*gost*".into()],
+            skip: vec!["mechanisms.gost2001*".into()],
+            ..Default::default()
+        };
         let ids: Vec<&str> = selected(&args).iter().map(|c| c.id).collect();
         assert!(ids.contains(&"session.so-states"));
         assert!(ids.contains(&"mechanisms.gost-a1-verify"));

@@ -128,13 +128,16 @@ impl Report {
 
     /// Reads a report written by `--json`.
     pub fn load(path: &Path) -> anyhow::Result<Report> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a conformance report: {e}", path.display()))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a conformance report: {e}", path.display()))
     }
 
     /// Writes pretty JSON.
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n").map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 
     /// JUnit XML: one suite per token, one case per check (expected
@@ -188,7 +191,8 @@ impl Report {
 
     /// Writes the JUnit XML file.
     pub fn write_junit(&self, path: &Path) -> anyhow::Result<()> {
-        std::fs::write(path, self.junit_xml()?).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        std::fs::write(path, self.junit_xml()?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 }
 
@@ -211,7 +215,13 @@ pub fn matrix(report: &Report, other: Option<&Report>) -> String {
     let id_w = ids.iter().map(|(i, _)| i.len()).max().unwrap_or(5).max(5);
     let names: Vec<String> = cols
         .iter()
-        .map(|(p, t)| if other.is_some() && p.is_empty() { format!("A:{}", t.name) } else { format!("{p}{}", t.name) })
+        .map(|(p, t)| {
+            if other.is_some() && p.is_empty() {
+                format!("A:{}", t.name)
+            } else {
+                format!("{p}{}", t.name)
+            }
+        })
         .collect();
     let widths: Vec<usize> = names.iter().map(|n| n.len().max(5)).collect();
     let mut out = String::new();
@@ -273,7 +283,10 @@ pub fn matrix(report: &Report, other: Option<&Report>) -> String {
         }
         for c in t.checks.iter().filter(|c| c.status.is_bad()) {
             let what = if c.status == Status::UnexpectedlyPassing {
-                format!("unexpectedly passing (expectations: {})", c.expectation.as_deref().unwrap_or(""))
+                format!(
+                    "unexpectedly passing (expectations: {})",
+                    c.expectation.as_deref().unwrap_or("")
+                )
             } else {
                 c.message.clone().unwrap_or_default()
             };
@@ -302,7 +315,14 @@ mod tests {
     }
 
     fn target(name: &str, checks: Vec<CheckReport>) -> TargetReport {
-        TargetReport { name: name.into(), module: "m.so".into(), slot: 0, token: "t".into(), setup_error: None, checks }
+        TargetReport {
+            name: name.into(),
+            module: "m.so".into(),
+            slot: 0,
+            token: "t".into(),
+            setup_error: None,
+            checks,
+        }
     }
 
     #[test]
@@ -310,12 +330,24 @@ mod tests {
         let a = Report {
             tool: "x".into(),
             version: "0".into(),
-            targets: vec![target("a", vec![check("general.one", Status::Passed), check("general.two", Status::Passed)])],
+            targets: vec![target(
+                "a",
+                vec![
+                    check("general.one", Status::Passed),
+                    check("general.two", Status::Passed),
+                ],
+            )],
         };
         let b = Report {
             tool: "x".into(),
             version: "0".into(),
-            targets: vec![target("b", vec![check("general.one", Status::Passed), check("general.two", Status::Failed)])],
+            targets: vec![target(
+                "b",
+                vec![
+                    check("general.one", Status::Passed),
+                    check("general.two", Status::Failed),
+                ],
+            )],
         };
         let m = matrix(&a, Some(&b));
         let two = m.lines().find(|l| l.starts_with("general.two")).unwrap();
@@ -331,7 +363,13 @@ mod tests {
         let r = Report {
             tool: "x".into(),
             version: "0".into(),
-            targets: vec![target("a", vec![check("general.one", Status::UnexpectedlyPassing), check("general.two", Status::ExpectedFailure)])],
+            targets: vec![target(
+                "a",
+                vec![
+                    check("general.one", Status::UnexpectedlyPassing),
+                    check("general.two", Status::ExpectedFailure),
+                ],
+            )],
         };
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"unexpectedly-passing\""));

@@ -20,7 +20,8 @@ pub const SO_PIN: &str = "12345678";
 /// Whether SoftHSM2 (module and softhsm2-util) is installed; skips loudly
 /// or fails (TOKENEMU_REQUIRE_TOOLS=1) when it is not.
 pub fn available() -> bool {
-    tools::require_file(SOFTHSM, "softhsm2").is_some() && tools::require("softhsm2-util", "softhsm2").is_some()
+    tools::require_file(SOFTHSM, "softhsm2").is_some()
+        && tools::require("softhsm2-util", "softhsm2").is_some()
 }
 
 /// Initialises a token labelled `label` in `dir/tokens`; returns the
@@ -38,10 +39,23 @@ pub fn fresh_token(dir: &Path, label: &str) -> PathBuf {
     )
     .unwrap();
     let o = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", label, "--pin", USER_PIN, "--so-pin", SO_PIN])
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            USER_PIN,
+            "--so-pin",
+            SO_PIN,
+        ])
         .env("SOFTHSM2_CONF", &conf)
         .output()
         .unwrap();
-    assert!(o.status.success(), "softhsm2-util: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "softhsm2-util: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     conf
 }

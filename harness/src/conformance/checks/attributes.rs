@@ -3,7 +3,10 @@
 
 use cryptoki_sys::*;
 
-use crate::conformance::check::{ensure, expect_one_of, expect_rv, fail, ok, Chapter, Check, CheckResult, Ctx, Needs, Stop, LABEL_PREFIX};
+use crate::conformance::check::{
+    ensure, expect_one_of, expect_rv, fail, ok, Chapter, Check, CheckResult, Ctx, Needs, Stop,
+    LABEL_PREFIX,
+};
 use crate::conformance::client::{AttrRead, Template};
 
 use super::keys::{generic_secret, signer};
@@ -128,18 +131,39 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-fn read_bool(ctx: &Ctx, s: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE, name: &str) -> Result<bool, Stop> {
+fn read_bool(
+    ctx: &Ctx,
+    s: CK_SESSION_HANDLE,
+    h: CK_OBJECT_HANDLE,
+    ty: CK_ATTRIBUTE_TYPE,
+    name: &str,
+) -> Result<bool, Stop> {
     let v = ctx.p11.attribute(s, h, ty).map_err(|rv| Stop::Fail {
-        message: format!("C_GetAttributeValue({name}) returned {}", tokenemu_core::names::rv_name(rv)),
+        message: format!(
+            "C_GetAttributeValue({name}) returned {}",
+            tokenemu_core::names::rv_name(rv)
+        ),
         rv: Some(rv),
     })?;
-    ensure(v.len() == 1, || format!("{name} has {} bytes, a CK_BBOOL has 1", v.len()))?;
+    ensure(v.len() == 1, || {
+        format!("{name} has {} bytes, a CK_BBOOL has 1", v.len())
+    })?;
     Ok(v[0] != 0)
 }
 
-fn expect_sensitive(ctx: &Ctx, s: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE, name: &str) -> Result<(), Stop> {
+fn expect_sensitive(
+    ctx: &Ctx,
+    s: CK_SESSION_HANDLE,
+    h: CK_OBJECT_HANDLE,
+    ty: CK_ATTRIBUTE_TYPE,
+    name: &str,
+) -> Result<(), Stop> {
     let mut r = [AttrRead::sized(ty, 1024)];
-    expect_rv(&format!("C_GetAttributeValue({name})"), ctx.p11.get_attributes(s, h, &mut r), CKR_ATTRIBUTE_SENSITIVE)?;
+    expect_rv(
+        &format!("C_GetAttributeValue({name})"),
+        ctx.p11.get_attributes(s, h, &mut r),
+        CKR_ATTRIBUTE_SENSITIVE,
+    )?;
     ensure(r[0].len == CK_UNAVAILABLE_INFORMATION, || {
         format!("{name}: ulValueLen {} after CKR_ATTRIBUTE_SENSITIVE, expected CK_UNAVAILABLE_INFORMATION", r[0].len)
     })
@@ -149,14 +173,20 @@ fn sensitive_private_key(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
     let secret: &[(CK_ATTRIBUTE_TYPE, &str)] = if sg.name.contains("RSA") {
-        &[(CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT"), (CKA_PRIME_1, "CKA_PRIME_1")]
+        &[
+            (CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT"),
+            (CKA_PRIME_1, "CKA_PRIME_1"),
+        ]
     } else {
         &[(CKA_VALUE, "CKA_VALUE")]
     };
     for (ty, name) in secret {
         expect_sensitive(ctx, s, sg.pair.private, *ty, name)?;
     }
-    ensure(read_bool(ctx, s, sg.pair.private, CKA_SENSITIVE, "CKA_SENSITIVE")?, || "CKA_SENSITIVE reads false on a key generated sensitive".into())?;
+    ensure(
+        read_bool(ctx, s, sg.pair.private, CKA_SENSITIVE, "CKA_SENSITIVE")?,
+        || "CKA_SENSITIVE reads false on a key generated sensitive".into(),
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
@@ -165,22 +195,39 @@ fn unextractable_secret(ctx: &mut Ctx) -> CheckResult {
     let k = generic_secret(ctx, s, false, false)?;
     expect_sensitive(ctx, s, k, CKA_VALUE, "CKA_VALUE of an unextractable key")?;
     let e = generic_secret(ctx, s, false, true)?;
-    let v = ctx.p11.attribute(s, e, CKA_VALUE).map_err(|rv| Stop::Fail {
-        message: "CKA_VALUE of a non-sensitive, extractable key cannot be read".into(),
-        rv: Some(rv),
+    let v = ctx
+        .p11
+        .attribute(s, e, CKA_VALUE)
+        .map_err(|rv| Stop::Fail {
+            message: "CKA_VALUE of a non-sensitive, extractable key cannot be read".into(),
+            rv: Some(rv),
+        })?;
+    ensure(v.len() == 32, || {
+        format!("CKA_VALUE has {} bytes, CKA_VALUE_LEN was 32", v.len())
     })?;
-    ensure(v.len() == 32, || format!("CKA_VALUE has {} bytes, CKA_VALUE_LEN was 32", v.len()))?;
     Ok(None)
 }
 
 fn always_sensitive(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let k = generic_secret(ctx, s, true, false)?;
-    ensure(read_bool(ctx, s, k, CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE")?, || "CKA_ALWAYS_SENSITIVE is false".into())?;
-    ensure(read_bool(ctx, s, k, CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE")?, || "CKA_NEVER_EXTRACTABLE is false".into())?;
+    ensure(
+        read_bool(ctx, s, k, CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE")?,
+        || "CKA_ALWAYS_SENSITIVE is false".into(),
+    )?;
+    ensure(
+        read_bool(ctx, s, k, CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE")?,
+        || "CKA_NEVER_EXTRACTABLE is false".into(),
+    )?;
     let x = generic_secret(ctx, s, false, true)?;
-    ensure(!read_bool(ctx, s, x, CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE")?, || "CKA_ALWAYS_SENSITIVE is true on a key generated non-sensitive".into())?;
-    ensure(!read_bool(ctx, s, x, CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE")?, || "CKA_NEVER_EXTRACTABLE is true on a key generated extractable".into())?;
+    ensure(
+        !read_bool(ctx, s, x, CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE")?,
+        || "CKA_ALWAYS_SENSITIVE is true on a key generated non-sensitive".into(),
+    )?;
+    ensure(
+        !read_bool(ctx, s, x, CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE")?,
+        || "CKA_NEVER_EXTRACTABLE is true on a key generated extractable".into(),
+    )?;
     Ok(None)
 }
 
@@ -189,20 +236,26 @@ fn sensitive_one_way(ctx: &mut Ctx) -> CheckResult {
     let k = generic_secret(ctx, s, true, false)?;
     expect_rv(
         "C_SetAttributeValue(CKA_SENSITIVE = FALSE) on a sensitive key",
-        ctx.p11.set_attributes(s, k, &Template::new().bool(CKA_SENSITIVE, false)),
+        ctx.p11
+            .set_attributes(s, k, &Template::new().bool(CKA_SENSITIVE, false)),
         CKR_ATTRIBUTE_READ_ONLY,
     )?;
     expect_rv(
         "C_SetAttributeValue(CKA_EXTRACTABLE = TRUE) on an unextractable key",
-        ctx.p11.set_attributes(s, k, &Template::new().bool(CKA_EXTRACTABLE, true)),
+        ctx.p11
+            .set_attributes(s, k, &Template::new().bool(CKA_EXTRACTABLE, true)),
         CKR_ATTRIBUTE_READ_ONLY,
     )?;
     let x = generic_secret(ctx, s, false, true)?;
     ok(
         "C_SetAttributeValue(CKA_SENSITIVE = TRUE) on a non-sensitive key",
-        ctx.p11.set_attributes(s, x, &Template::new().bool(CKA_SENSITIVE, true)),
+        ctx.p11
+            .set_attributes(s, x, &Template::new().bool(CKA_SENSITIVE, true)),
     )?;
-    ensure(read_bool(ctx, s, x, CKA_SENSITIVE, "CKA_SENSITIVE")?, || "CKA_SENSITIVE still false after setting it".into())?;
+    ensure(
+        read_bool(ctx, s, x, CKA_SENSITIVE, "CKA_SENSITIVE")?,
+        || "CKA_SENSITIVE still false after setting it".into(),
+    )?;
     Ok(None)
 }
 
@@ -211,7 +264,8 @@ fn class_read_only(ctx: &mut Ctx) -> CheckResult {
     let h = ctx.data_object(s, "class", Template::new())?;
     expect_rv(
         "C_SetAttributeValue(CKA_CLASS = CKO_CERTIFICATE)",
-        ctx.p11.set_attributes(s, h, &Template::new().ulong(CKA_CLASS, CKO_CERTIFICATE)),
+        ctx.p11
+            .set_attributes(s, h, &Template::new().ulong(CKA_CLASS, CKO_CERTIFICATE)),
         CKR_ATTRIBUTE_READ_ONLY,
     )?;
     Ok(None)
@@ -219,8 +273,14 @@ fn class_read_only(ctx: &mut Ctx) -> CheckResult {
 
 fn modifiable_false(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
-    let h = ctx.data_object(s, "unmodifiable", Template::new().bool(CKA_MODIFIABLE, false))?;
-    let rv = ctx.p11.set_attributes(s, h, &Template::new().text(CKA_LABEL, "changed"));
+    let h = ctx.data_object(
+        s,
+        "unmodifiable",
+        Template::new().bool(CKA_MODIFIABLE, false),
+    )?;
+    let rv = ctx
+        .p11
+        .set_attributes(s, h, &Template::new().text(CKA_LABEL, "changed"));
     let note = expect_one_of(
         "C_SetAttributeValue(CKA_LABEL) on CKA_MODIFIABLE = FALSE",
         rv,
@@ -242,10 +302,16 @@ fn destroyable_false(ctx: &mut Ctx) -> CheckResult {
             .extend(t),
     );
     if rv == CKR_ATTRIBUTE_TYPE_INVALID {
-        return Err(crate::conformance::check::skip("the module does not know CKA_DESTROYABLE (a v2.40 attribute)"));
+        return Err(crate::conformance::check::skip(
+            "the module does not know CKA_DESTROYABLE (a v2.40 attribute)",
+        ));
     }
     ok("C_CreateObject(CKA_DESTROYABLE = FALSE)", rv)?;
-    expect_rv("C_DestroyObject on CKA_DESTROYABLE = FALSE", ctx.p11.destroy_object(s, h), CKR_ACTION_PROHIBITED)?;
+    expect_rv(
+        "C_DestroyObject on CKA_DESTROYABLE = FALSE",
+        ctx.p11.destroy_object(s, h),
+        CKR_ACTION_PROHIBITED,
+    )?;
     Ok(None)
 }
 
@@ -261,29 +327,65 @@ fn copyable_false(ctx: &mut Ctx) -> CheckResult {
             .text(CKA_LABEL, &format!("{LABEL_PREFIX}-uncopyable")),
     );
     if rv == CKR_ATTRIBUTE_TYPE_INVALID {
-        return Err(crate::conformance::check::skip("the module does not know CKA_COPYABLE (a v2.40 attribute)"));
+        return Err(crate::conformance::check::skip(
+            "the module does not know CKA_COPYABLE (a v2.40 attribute)",
+        ));
     }
     ok("C_CreateObject(CKA_COPYABLE = FALSE)", rv)?;
     let (rv, copy) = ctx.p11.copy_object(s, h, &Template::new());
     if rv == CKR_OK {
         ctx.p11.destroy_object(s, copy);
     }
-    expect_rv("C_CopyObject on CKA_COPYABLE = FALSE", rv, CKR_ACTION_PROHIBITED)?;
+    expect_rv(
+        "C_CopyObject on CKA_COPYABLE = FALSE",
+        rv,
+        CKR_ACTION_PROHIBITED,
+    )?;
     Ok(None)
 }
 
 fn copy_object(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     let h = ctx.data_object(s, "original", Template::new())?;
-    let (rv, c) = ctx.p11.copy_object(s, h, &Template::new().text(CKA_LABEL, &format!("{LABEL_PREFIX}-copy")));
+    let (rv, c) = ctx.p11.copy_object(
+        s,
+        h,
+        &Template::new().text(CKA_LABEL, &format!("{LABEL_PREFIX}-copy")),
+    );
     ok("C_CopyObject", rv)?;
-    ensure(c != h, || "C_CopyObject returned the original's handle".into())?;
-    let lc = ctx.p11.attribute(s, c, CKA_LABEL).map_err(|rv| Stop::Fail { message: "reading the copy's label".into(), rv: Some(rv) })?;
-    let lo = ctx.p11.attribute(s, h, CKA_LABEL).map_err(|rv| Stop::Fail { message: "reading the original's label".into(), rv: Some(rv) })?;
-    ensure(lc == format!("{LABEL_PREFIX}-copy").as_bytes(), || "the copy does not carry the new label".into())?;
-    ensure(lo == format!("{LABEL_PREFIX}-original").as_bytes(), || "the original's label changed".into())?;
-    let v = ctx.p11.attribute(s, c, CKA_VALUE).map_err(|rv| Stop::Fail { message: "reading the copy's value".into(), rv: Some(rv) })?;
-    ensure(v == b"conformance", || "the copy's CKA_VALUE differs from the original's".into())?;
+    ensure(c != h, || {
+        "C_CopyObject returned the original's handle".into()
+    })?;
+    let lc = ctx
+        .p11
+        .attribute(s, c, CKA_LABEL)
+        .map_err(|rv| Stop::Fail {
+            message: "reading the copy's label".into(),
+            rv: Some(rv),
+        })?;
+    let lo = ctx
+        .p11
+        .attribute(s, h, CKA_LABEL)
+        .map_err(|rv| Stop::Fail {
+            message: "reading the original's label".into(),
+            rv: Some(rv),
+        })?;
+    ensure(lc == format!("{LABEL_PREFIX}-copy").as_bytes(), || {
+        "the copy does not carry the new label".into()
+    })?;
+    ensure(lo == format!("{LABEL_PREFIX}-original").as_bytes(), || {
+        "the original's label changed".into()
+    })?;
+    let v = ctx
+        .p11
+        .attribute(s, c, CKA_VALUE)
+        .map_err(|rv| Stop::Fail {
+            message: "reading the copy's value".into(),
+            rv: Some(rv),
+        })?;
+    ensure(v == b"conformance", || {
+        "the copy's CKA_VALUE differs from the original's".into()
+    })?;
     Ok(None)
 }
 
@@ -301,16 +403,34 @@ fn private_hidden(ctx: &mut Ctx) -> CheckResult {
     ok("C_CreateObject(CKA_PRIVATE = TRUE) while logged in", rv)?;
     ctx.data_object(s, "public-data", Template::new().bool(CKA_PRIVATE, false))?;
     let by = |l: &str| Template::new().text(CKA_LABEL, l);
-    let seen = ctx.p11.find_all(s, &by(&label)).map_err(|rv| Stop::Fail { message: "C_FindObjects (logged in)".into(), rv: Some(rv) })?;
-    ensure(seen.len() == 1, || format!("logged in, {} objects match the private label", seen.len()))?;
+    let seen = ctx.p11.find_all(s, &by(&label)).map_err(|rv| Stop::Fail {
+        message: "C_FindObjects (logged in)".into(),
+        rv: Some(rv),
+    })?;
+    ensure(seen.len() == 1, || {
+        format!("logged in, {} objects match the private label", seen.len())
+    })?;
     ok("C_Logout", ctx.p11.logout(s))?;
-    let hidden = ctx.p11.find_all(s, &by(&label)).map_err(|rv| Stop::Fail { message: "C_FindObjects (after logout)".into(), rv: Some(rv) })?;
-    ensure(hidden.is_empty(), || "a private object is found after C_Logout".into())?;
+    let hidden = ctx.p11.find_all(s, &by(&label)).map_err(|rv| Stop::Fail {
+        message: "C_FindObjects (after logout)".into(),
+        rv: Some(rv),
+    })?;
+    ensure(hidden.is_empty(), || {
+        "a private object is found after C_Logout".into()
+    })?;
     let public = ctx
         .p11
         .find_all(s, &by(&format!("{LABEL_PREFIX}-public-data")))
-        .map_err(|rv| Stop::Fail { message: "C_FindObjects (public, after logout)".into(), rv: Some(rv) })?;
-    ensure(public.len() == 1, || format!("after logout {} public objects match, expected 1", public.len()))?;
+        .map_err(|rv| Stop::Fail {
+            message: "C_FindObjects (public, after logout)".into(),
+            rv: Some(rv),
+        })?;
+    ensure(public.len() == 1, || {
+        format!(
+            "after logout {} public objects match, expected 1",
+            public.len()
+        )
+    })?;
     Ok(None)
 }
 
@@ -328,11 +448,28 @@ fn get_several(ctx: &mut Ctx) -> CheckResult {
         rv,
         &[CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID],
     )?;
-    ensure(r[0].len == std::mem::size_of::<CK_ULONG>() as CK_ULONG, || format!("CKA_VALUE_LEN was not filled in (ulValueLen {})", r[0].len))?;
-    let v = r[0].value().map(|b| CK_ULONG::from_ne_bytes(b.try_into().unwrap_or([0; 8])));
-    ensure(v == Some(32), || format!("CKA_VALUE_LEN reads {v:?}, expected 32"))?;
-    ensure(r[1].len == CK_UNAVAILABLE_INFORMATION, || format!("CKA_VALUE ulValueLen {}, expected CK_UNAVAILABLE_INFORMATION", r[1].len))?;
-    ensure(r[2].len == CK_UNAVAILABLE_INFORMATION, || format!("undefined attribute ulValueLen {}, expected CK_UNAVAILABLE_INFORMATION", r[2].len))?;
+    ensure(
+        r[0].len == std::mem::size_of::<CK_ULONG>() as CK_ULONG,
+        || format!("CKA_VALUE_LEN was not filled in (ulValueLen {})", r[0].len),
+    )?;
+    let v = r[0]
+        .value()
+        .map(|b| CK_ULONG::from_ne_bytes(b.try_into().unwrap_or([0; 8])));
+    ensure(v == Some(32), || {
+        format!("CKA_VALUE_LEN reads {v:?}, expected 32")
+    })?;
+    ensure(r[1].len == CK_UNAVAILABLE_INFORMATION, || {
+        format!(
+            "CKA_VALUE ulValueLen {}, expected CK_UNAVAILABLE_INFORMATION",
+            r[1].len
+        )
+    })?;
+    ensure(r[2].len == CK_UNAVAILABLE_INFORMATION, || {
+        format!(
+            "undefined attribute ulValueLen {}, expected CK_UNAVAILABLE_INFORMATION",
+            r[2].len
+        )
+    })?;
     Ok(Some(note))
 }
 
@@ -341,17 +478,46 @@ fn find_by_template(ctx: &mut Ctx) -> CheckResult {
     let a = ctx.data_object(s, "find-a", Template::new())?;
     let b = ctx.data_object(s, "find-b", Template::new())?;
     let by = |l: &str| Template::new().text(CKA_LABEL, &format!("{LABEL_PREFIX}-{l}"));
-    let fa = ctx.p11.find_all(s, &by("find-a")).map_err(|rv| Stop::Fail { message: "C_FindObjects(label a)".into(), rv: Some(rv) })?;
-    ensure(fa == vec![a], || format!("label a matched {fa:?}, expected [{a}]"))?;
+    let fa = ctx
+        .p11
+        .find_all(s, &by("find-a"))
+        .map_err(|rv| Stop::Fail {
+            message: "C_FindObjects(label a)".into(),
+            rv: Some(rv),
+        })?;
+    ensure(fa == vec![a], || {
+        format!("label a matched {fa:?}, expected [{a}]")
+    })?;
     let data = ctx
         .p11
         .find_all(s, &Template::new().ulong(CKA_CLASS, CKO_DATA))
-        .map_err(|rv| Stop::Fail { message: "C_FindObjects(CKO_DATA)".into(), rv: Some(rv) })?;
-    ensure(data.contains(&a) && data.contains(&b), || "the search by CKA_CLASS = CKO_DATA misses one of the two objects".into())?;
-    let none = ctx.p11.find_all(s, &by("no-such-label")).map_err(|rv| Stop::Fail { message: "C_FindObjects(unused label)".into(), rv: Some(rv) })?;
-    ensure(none.is_empty(), || format!("an unused label matched {} objects", none.len()))?;
-    let all = ctx.p11.find_all(s, &Template::new()).map_err(|rv| Stop::Fail { message: "C_FindObjects(empty template)".into(), rv: Some(rv) })?;
-    ensure(all.contains(&a) && all.contains(&b), || "the empty template does not match every object".into())?;
+        .map_err(|rv| Stop::Fail {
+            message: "C_FindObjects(CKO_DATA)".into(),
+            rv: Some(rv),
+        })?;
+    ensure(data.contains(&a) && data.contains(&b), || {
+        "the search by CKA_CLASS = CKO_DATA misses one of the two objects".into()
+    })?;
+    let none = ctx
+        .p11
+        .find_all(s, &by("no-such-label"))
+        .map_err(|rv| Stop::Fail {
+            message: "C_FindObjects(unused label)".into(),
+            rv: Some(rv),
+        })?;
+    ensure(none.is_empty(), || {
+        format!("an unused label matched {} objects", none.len())
+    })?;
+    let all = ctx
+        .p11
+        .find_all(s, &Template::new())
+        .map_err(|rv| Stop::Fail {
+            message: "C_FindObjects(empty template)".into(),
+            rv: Some(rv),
+        })?;
+    ensure(all.contains(&a) && all.contains(&b), || {
+        "the empty template does not match every object".into()
+    })?;
     Ok(None)
 }
 
@@ -365,8 +531,13 @@ fn defaults(ctx: &mut Ctx) -> CheckResult {
             .text(CKA_LABEL, &format!("{LABEL_PREFIX}-defaults")),
     );
     ok("C_CreateObject(CKO_DATA, label and CKA_PRIVATE only)", rv)?;
-    ensure(!read_bool(ctx, s, h, CKA_TOKEN, "CKA_TOKEN")?, || "CKA_TOKEN defaults to true".into())?;
-    ensure(read_bool(ctx, s, h, CKA_MODIFIABLE, "CKA_MODIFIABLE")?, || "CKA_MODIFIABLE defaults to false".into())?;
+    ensure(!read_bool(ctx, s, h, CKA_TOKEN, "CKA_TOKEN")?, || {
+        "CKA_TOKEN defaults to true".into()
+    })?;
+    ensure(
+        read_bool(ctx, s, h, CKA_MODIFIABLE, "CKA_MODIFIABLE")?,
+        || "CKA_MODIFIABLE defaults to false".into(),
+    )?;
     Ok(None)
 }
 
@@ -380,18 +551,28 @@ fn public_key_readable(ctx: &mut Ctx) -> CheckResult {
     } else {
         (CKA_VALUE, "CKA_VALUE")
     };
-    let v = ctx.p11.attribute(s, sg.pair.public, ty).map_err(|rv| Stop::Fail {
-        message: format!("C_GetAttributeValue({name}) of the public key"),
-        rv: Some(rv),
-    })?;
-    ensure(!v.is_empty(), || format!("{name} of the public key is empty"))?;
-    if sg.name.contains("RSA") {
-        let m = ctx.p11.attribute(s, sg.pair.private, CKA_MODULUS).map_err(|rv| Stop::Fail {
-            message: "C_GetAttributeValue(CKA_MODULUS) of the private key".into(),
+    let v = ctx
+        .p11
+        .attribute(s, sg.pair.public, ty)
+        .map_err(|rv| Stop::Fail {
+            message: format!("C_GetAttributeValue({name}) of the public key"),
             rv: Some(rv),
         })?;
+    ensure(!v.is_empty(), || {
+        format!("{name} of the public key is empty")
+    })?;
+    if sg.name.contains("RSA") {
+        let m = ctx
+            .p11
+            .attribute(s, sg.pair.private, CKA_MODULUS)
+            .map_err(|rv| Stop::Fail {
+                message: "C_GetAttributeValue(CKA_MODULUS) of the private key".into(),
+                rv: Some(rv),
+            })?;
         if m != v {
-            return Err(fail("the private key's CKA_MODULUS differs from the public key's"));
+            return Err(fail(
+                "the private key's CKA_MODULUS differs from the public key's",
+            ));
         }
     }
     Ok(Some(sg.name.to_string()))

@@ -158,12 +158,32 @@ pub fn checks() -> Vec<Check> {
 
 fn session_handle_invalid(ctx: &mut Ctx) -> CheckResult {
     let b = BOGUS_HANDLE;
-    expect_rv("C_GetSessionInfo(bogus)", ctx.p11.session_info(b).0, CKR_SESSION_HANDLE_INVALID)?;
-    expect_rv("C_FindObjectsInit(bogus)", ctx.p11.find_init(b, &Template::new()), CKR_SESSION_HANDLE_INVALID)?;
+    expect_rv(
+        "C_GetSessionInfo(bogus)",
+        ctx.p11.session_info(b).0,
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_FindObjectsInit(bogus)",
+        ctx.p11.find_init(b, &Template::new()),
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
     let m = Mech::new(CKM_SHA256);
-    expect_rv("C_DigestInit(bogus)", ctx.p11.digest_init(b, Some(&m)), CKR_SESSION_HANDLE_INVALID)?;
-    expect_rv("C_GenerateRandom(bogus)", ctx.p11.generate_random(b, 8).0, CKR_SESSION_HANDLE_INVALID)?;
-    expect_rv("C_Logout(bogus)", ctx.p11.logout(b), CKR_SESSION_HANDLE_INVALID)?;
+    expect_rv(
+        "C_DigestInit(bogus)",
+        ctx.p11.digest_init(b, Some(&m)),
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_GenerateRandom(bogus)",
+        ctx.p11.generate_random(b, 8).0,
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_Logout(bogus)",
+        ctx.p11.logout(b),
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
     Ok(None)
 }
 
@@ -171,22 +191,43 @@ fn object_handle_invalid(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     let b = BOGUS_HANDLE;
     let mut r = [AttrRead::query(CKA_LABEL)];
-    expect_rv("C_GetAttributeValue(bogus object)", ctx.p11.get_attributes(s, b, &mut r), CKR_OBJECT_HANDLE_INVALID)?;
     expect_rv(
-        "C_SetAttributeValue(bogus object)",
-        ctx.p11.set_attributes(s, b, &Template::new().text(CKA_LABEL, "x")),
+        "C_GetAttributeValue(bogus object)",
+        ctx.p11.get_attributes(s, b, &mut r),
         CKR_OBJECT_HANDLE_INVALID,
     )?;
-    expect_rv("C_DestroyObject(bogus object)", ctx.p11.destroy_object(s, b), CKR_OBJECT_HANDLE_INVALID)?;
-    expect_rv("C_CopyObject(bogus object)", ctx.p11.copy_object(s, b, &Template::new()).0, CKR_OBJECT_HANDLE_INVALID)?;
+    expect_rv(
+        "C_SetAttributeValue(bogus object)",
+        ctx.p11
+            .set_attributes(s, b, &Template::new().text(CKA_LABEL, "x")),
+        CKR_OBJECT_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_DestroyObject(bogus object)",
+        ctx.p11.destroy_object(s, b),
+        CKR_OBJECT_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_CopyObject(bogus object)",
+        ctx.p11.copy_object(s, b, &Template::new()).0,
+        CKR_OBJECT_HANDLE_INVALID,
+    )?;
     Ok(None)
 }
 
 fn key_handle_invalid(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    expect_rv("C_SignInit(bogus key)", ctx.p11.sign_init(s, &sg.mech, BOGUS_HANDLE), CKR_KEY_HANDLE_INVALID)?;
-    expect_rv("C_VerifyInit(bogus key)", ctx.p11.verify_init(s, &sg.mech, BOGUS_HANDLE), CKR_KEY_HANDLE_INVALID)?;
+    expect_rv(
+        "C_SignInit(bogus key)",
+        ctx.p11.sign_init(s, &sg.mech, BOGUS_HANDLE),
+        CKR_KEY_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_VerifyInit(bogus key)",
+        ctx.p11.verify_init(s, &sg.mech, BOGUS_HANDLE),
+        CKR_KEY_HANDLE_INVALID,
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
@@ -196,15 +237,29 @@ fn mechanism_invalid(ctx: &mut Ctx) -> CheckResult {
     while ctx.has(m) {
         m += 1;
     }
-    expect_rv("C_DigestInit(unknown mechanism)", ctx.p11.digest_init(s, Some(&Mech::new(m))), CKR_MECHANISM_INVALID)?;
-    expect_rv("C_DigestInit(pMechanism = NULL)", ctx.p11.digest_init(s, None), CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_DigestInit(unknown mechanism)",
+        ctx.p11.digest_init(s, Some(&Mech::new(m))),
+        CKR_MECHANISM_INVALID,
+    )?;
+    expect_rv(
+        "C_DigestInit(pMechanism = NULL)",
+        ctx.p11.digest_init(s, None),
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(None)
 }
 
 fn template_incomplete(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
-    let t = Template::new().bool(CKA_TOKEN, false).text(CKA_LABEL, "tokenemu-conformance-no-class");
-    expect_rv("C_CreateObject(no CKA_CLASS)", ctx.p11.create_object(s, &t).0, CKR_TEMPLATE_INCOMPLETE)?;
+    let t = Template::new()
+        .bool(CKA_TOKEN, false)
+        .text(CKA_LABEL, "tokenemu-conformance-no-class");
+    expect_rv(
+        "C_CreateObject(no CKA_CLASS)",
+        ctx.p11.create_object(s, &t).0,
+        CKR_TEMPLATE_INCOMPLETE,
+    )?;
     Ok(None)
 }
 
@@ -215,7 +270,11 @@ fn attribute_value_invalid(ctx: &mut Ctx) -> CheckResult {
         .bytes(CKA_TOKEN, &[0, 0, 0, 0])
         .bool(CKA_PRIVATE, false)
         .text(CKA_LABEL, "tokenemu-conformance-bad-bool");
-    expect_rv("C_CreateObject(CKA_TOKEN of 4 bytes)", ctx.p11.create_object(s, &t).0, CKR_ATTRIBUTE_VALUE_INVALID)?;
+    expect_rv(
+        "C_CreateObject(CKA_TOKEN of 4 bytes)",
+        ctx.p11.create_object(s, &t).0,
+        CKR_ATTRIBUTE_VALUE_INVALID,
+    )?;
     Ok(None)
 }
 
@@ -223,16 +282,27 @@ fn attribute_type_invalid(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     let h = ctx.data_object(s, "type-invalid", Template::new())?;
     let mut r = [AttrRead::sized(0x7eee_0001, 16)];
-    expect_rv("C_GetAttributeValue(undefined type)", ctx.p11.get_attributes(s, h, &mut r), CKR_ATTRIBUTE_TYPE_INVALID)?;
+    expect_rv(
+        "C_GetAttributeValue(undefined type)",
+        ctx.p11.get_attributes(s, h, &mut r),
+        CKR_ATTRIBUTE_TYPE_INVALID,
+    )?;
     ensure(r[0].len == CK_UNAVAILABLE_INFORMATION, || {
-        format!("ulValueLen is {}, expected CK_UNAVAILABLE_INFORMATION", r[0].len)
+        format!(
+            "ulValueLen is {}, expected CK_UNAVAILABLE_INFORMATION",
+            r[0].len
+        )
     })?;
     Ok(None)
 }
 
 fn null_template(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
-    expect_rv("C_CreateObject(NULL, 1)", ctx.p11.create_object_null_template(s), CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_CreateObject(NULL, 1)",
+        ctx.p11.create_object_null_template(s),
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(None)
 }
 
@@ -241,11 +311,23 @@ fn null_pointers(ctx: &mut Ctx) -> CheckResult {
     ok("C_FindObjectsInit", ctx.p11.find_init(s, &Template::new()))?;
     let rv = ctx.p11.find_null_count(s);
     ctx.p11.find_final(s);
-    expect_rv("C_FindObjects(pulObjectCount = NULL)", rv, CKR_ARGUMENTS_BAD)?;
-    expect_rv("C_GenerateRandom(NULL, 16)", ctx.p11.generate_random_null(s), CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_FindObjects(pulObjectCount = NULL)",
+        rv,
+        CKR_ARGUMENTS_BAD,
+    )?;
+    expect_rv(
+        "C_GenerateRandom(NULL, 16)",
+        ctx.p11.generate_random_null(s),
+        CKR_ARGUMENTS_BAD,
+    )?;
     if let Ok(m) = any_digest(ctx) {
         ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
-        expect_rv("C_Digest(pulDigestLen = NULL)", ctx.p11.digest(s, b"abc", Out::NullLen).rv, CKR_ARGUMENTS_BAD)?;
+        expect_rv(
+            "C_Digest(pulDigestLen = NULL)",
+            ctx.p11.digest(s, b"abc", Out::NullLen).rv,
+            CKR_ARGUMENTS_BAD,
+        )?;
     }
     Ok(None)
 }
@@ -253,14 +335,46 @@ fn null_pointers(ctx: &mut Ctx) -> CheckResult {
 fn operation_not_initialized(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     let nope = CKR_OPERATION_NOT_INITIALIZED;
-    expect_rv("C_Digest without C_DigestInit", ctx.p11.digest(s, b"abc", Out::Buf(64)).rv, nope)?;
-    expect_rv("C_DigestUpdate without C_DigestInit", ctx.p11.digest_update(s, b"abc"), nope)?;
-    expect_rv("C_DigestFinal without C_DigestInit", ctx.p11.digest_final(s, Out::Buf(64)).rv, nope)?;
-    expect_rv("C_Sign without C_SignInit", ctx.p11.sign(s, b"abc", Out::Buf(512)).rv, nope)?;
-    expect_rv("C_SignFinal without C_SignInit", ctx.p11.sign_final(s, Out::Buf(512)).rv, nope)?;
-    expect_rv("C_Verify without C_VerifyInit", ctx.p11.verify(s, b"abc", &[0; 64]), nope)?;
-    expect_rv("C_FindObjects without C_FindObjectsInit", ctx.p11.find(s, 4).0, nope)?;
-    expect_rv("C_FindObjectsFinal without C_FindObjectsInit", ctx.p11.find_final(s), nope)?;
+    expect_rv(
+        "C_Digest without C_DigestInit",
+        ctx.p11.digest(s, b"abc", Out::Buf(64)).rv,
+        nope,
+    )?;
+    expect_rv(
+        "C_DigestUpdate without C_DigestInit",
+        ctx.p11.digest_update(s, b"abc"),
+        nope,
+    )?;
+    expect_rv(
+        "C_DigestFinal without C_DigestInit",
+        ctx.p11.digest_final(s, Out::Buf(64)).rv,
+        nope,
+    )?;
+    expect_rv(
+        "C_Sign without C_SignInit",
+        ctx.p11.sign(s, b"abc", Out::Buf(512)).rv,
+        nope,
+    )?;
+    expect_rv(
+        "C_SignFinal without C_SignInit",
+        ctx.p11.sign_final(s, Out::Buf(512)).rv,
+        nope,
+    )?;
+    expect_rv(
+        "C_Verify without C_VerifyInit",
+        ctx.p11.verify(s, b"abc", &[0; 64]),
+        nope,
+    )?;
+    expect_rv(
+        "C_FindObjects without C_FindObjectsInit",
+        ctx.p11.find(s, 4).0,
+        nope,
+    )?;
+    expect_rv(
+        "C_FindObjectsFinal without C_FindObjectsInit",
+        ctx.p11.find_final(s),
+        nope,
+    )?;
     Ok(None)
 }
 
@@ -278,7 +392,11 @@ fn session_read_only(ctx: &mut Ctx) -> CheckResult {
             ctx.p11.destroy_object(rw, h);
         }
     }
-    expect_rv("C_CreateObject(CKA_TOKEN = TRUE) in a R/O session", rv, CKR_SESSION_READ_ONLY)?;
+    expect_rv(
+        "C_CreateObject(CKA_TOKEN = TRUE) in a R/O session",
+        rv,
+        CKR_SESSION_READ_ONLY,
+    )?;
     Ok(None)
 }
 
@@ -289,7 +407,11 @@ fn private_needs_login(ctx: &mut Ctx) -> CheckResult {
         .bool(CKA_TOKEN, false)
         .bool(CKA_PRIVATE, true)
         .text(CKA_LABEL, "tokenemu-conformance-private");
-    expect_rv("C_CreateObject(CKA_PRIVATE = TRUE) before C_Login", ctx.p11.create_object(s, &t).0, CKR_USER_NOT_LOGGED_IN)?;
+    expect_rv(
+        "C_CreateObject(CKA_PRIVATE = TRUE) before C_Login",
+        ctx.p11.create_object(s, &t).0,
+        CKR_USER_NOT_LOGGED_IN,
+    )?;
     Ok(None)
 }
 
@@ -298,10 +420,19 @@ fn key_function_not_permitted(ctx: &mut Ctx) -> CheckResult {
     let sg = signer(ctx, s)?;
     ok(
         "C_SetAttributeValue(CKA_SIGN = FALSE)",
-        ctx.p11.set_attributes(s, sg.pair.private, &Template::new().bool(CKA_SIGN, false)),
+        ctx.p11
+            .set_attributes(s, sg.pair.private, &Template::new().bool(CKA_SIGN, false)),
     )
-    .map_err(|_| crate::conformance::check::skip("the token does not let CKA_SIGN be cleared on a generated key"))?;
-    expect_rv("C_SignInit with CKA_SIGN = FALSE", ctx.p11.sign_init(s, &sg.mech, sg.pair.private), CKR_KEY_FUNCTION_NOT_PERMITTED)?;
+    .map_err(|_| {
+        crate::conformance::check::skip(
+            "the token does not let CKA_SIGN be cleared on a generated key",
+        )
+    })?;
+    expect_rv(
+        "C_SignInit with CKA_SIGN = FALSE",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+        CKR_KEY_FUNCTION_NOT_PERMITTED,
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
@@ -319,45 +450,89 @@ fn key_type_inconsistent(ctx: &mut Ctx) -> CheckResult {
 fn signature_len_range(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
     let sig = ctx.p11.sign(s, b"data", Out::Buf(1024));
     ok("C_Sign", sig.rv)?;
-    ok("C_VerifyInit", ctx.p11.verify_init(s, &sg.mech, sg.pair.public))?;
+    ok(
+        "C_VerifyInit",
+        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
+    )?;
     let mut long = sig.data.clone();
     long.extend_from_slice(&[0; 8]);
-    expect_rv("C_Verify(signature 8 bytes too long)", ctx.p11.verify(s, b"data", &long), CKR_SIGNATURE_LEN_RANGE)?;
-    ok("C_VerifyInit", ctx.p11.verify_init(s, &sg.mech, sg.pair.public))?;
+    expect_rv(
+        "C_Verify(signature 8 bytes too long)",
+        ctx.p11.verify(s, b"data", &long),
+        CKR_SIGNATURE_LEN_RANGE,
+    )?;
+    ok(
+        "C_VerifyInit",
+        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
+    )?;
     let mut bad = sig.data.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0x01;
     bad[0] ^= 0x01;
-    expect_rv("C_Verify(signature with flipped bits)", ctx.p11.verify(s, b"data", &bad), CKR_SIGNATURE_INVALID)?;
+    expect_rv(
+        "C_Verify(signature with flipped bits)",
+        ctx.p11.verify(s, b"data", &bad),
+        CKR_SIGNATURE_INVALID,
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
 fn rsa_data_len_range(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pair = rsa_pair(ctx, s)?;
-    let n = ctx.p11.attribute(s, pair.public, CKA_MODULUS).map_err(|rv| crate::conformance::check::Stop::Fail {
-        message: "C_GetAttributeValue(CKA_MODULUS) failed".into(),
-        rv: Some(rv),
-    })?;
+    let n = ctx
+        .p11
+        .attribute(s, pair.public, CKA_MODULUS)
+        .map_err(|rv| crate::conformance::check::Stop::Fail {
+            message: "C_GetAttributeValue(CKA_MODULUS) failed".into(),
+            rv: Some(rv),
+        })?;
     let k = n.len();
-    ok("C_SignInit(CKM_RSA_PKCS)", ctx.p11.sign_init(s, &Mech::new(CKM_RSA_PKCS), pair.private))?;
+    ok(
+        "C_SignInit(CKM_RSA_PKCS)",
+        ctx.p11.sign_init(s, &Mech::new(CKM_RSA_PKCS), pair.private),
+    )?;
     let too_long = vec![0x5a; k - 10];
-    expect_rv(&format!("C_Sign(CKM_RSA_PKCS, {} bytes, k = {k})", k - 10), ctx.p11.sign(s, &too_long, Out::Buf(k)).rv, CKR_DATA_LEN_RANGE)?;
+    expect_rv(
+        &format!("C_Sign(CKM_RSA_PKCS, {} bytes, k = {k})", k - 10),
+        ctx.p11.sign(s, &too_long, Out::Buf(k)).rv,
+        CKR_DATA_LEN_RANGE,
+    )?;
     Ok(None)
 }
 
 fn gost_data_len_range(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pair = gost_pair(ctx, s, 256)?;
-    ok("C_SignInit(CKM_GOSTR3410)", ctx.p11.sign_init(s, &Mech::new(CKM_GOSTR3410), pair.private))?;
-    expect_rv("C_Sign(CKM_GOSTR3410, 31 bytes)", ctx.p11.sign(s, &[7; 31], Out::Buf(64)).rv, CKR_DATA_LEN_RANGE)?;
-    if ctx.has(CKM_GOSTR3410_512) && ctx.has(tokenemu_core::vendor::CKM_GOSTR3410_512_KEY_PAIR_GEN) {
+    ok(
+        "C_SignInit(CKM_GOSTR3410)",
+        ctx.p11
+            .sign_init(s, &Mech::new(CKM_GOSTR3410), pair.private),
+    )?;
+    expect_rv(
+        "C_Sign(CKM_GOSTR3410, 31 bytes)",
+        ctx.p11.sign(s, &[7; 31], Out::Buf(64)).rv,
+        CKR_DATA_LEN_RANGE,
+    )?;
+    if ctx.has(CKM_GOSTR3410_512) && ctx.has(tokenemu_core::vendor::CKM_GOSTR3410_512_KEY_PAIR_GEN)
+    {
         let p512 = gost_pair(ctx, s, 512)?;
-        ok("C_SignInit(CKM_GOSTR3410_512)", ctx.p11.sign_init(s, &Mech::new(CKM_GOSTR3410_512), p512.private))?;
-        expect_rv("C_Sign(CKM_GOSTR3410_512, 32 bytes)", ctx.p11.sign(s, &[7; 32], Out::Buf(128)).rv, CKR_DATA_LEN_RANGE)?;
+        ok(
+            "C_SignInit(CKM_GOSTR3410_512)",
+            ctx.p11
+                .sign_init(s, &Mech::new(CKM_GOSTR3410_512), p512.private),
+        )?;
+        expect_rv(
+            "C_Sign(CKM_GOSTR3410_512, 32 bytes)",
+            ctx.p11.sign(s, &[7; 32], Out::Buf(128)).rv,
+            CKR_DATA_LEN_RANGE,
+        )?;
     }
     Ok(None)
 }

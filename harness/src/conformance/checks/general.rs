@@ -2,7 +2,9 @@
 
 use cryptoki_sys::*;
 
-use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs, is_blank_padded};
+use crate::conformance::check::{
+    ensure, expect_rv, is_blank_padded, ok, Chapter, Check, CheckResult, Ctx, Needs,
+};
 use crate::conformance::client::InitArgs;
 
 const C: Chapter = Chapter::General;
@@ -74,7 +76,10 @@ fn get_info(ctx: &mut Ctx) -> CheckResult {
     ok("C_GetInfo", rv)?;
     let v = info.cryptokiVersion;
     ensure(v.major == 2 || v.major == 3, || {
-        format!("cryptokiVersion {}.{} is neither 2.x nor 3.x", v.major, v.minor)
+        format!(
+            "cryptokiVersion {}.{} is neither 2.x nor 3.x",
+            v.major, v.minor
+        )
     })?;
     ensure(is_blank_padded(&info.manufacturerID), || {
         "manufacturerID is not blank-padded UTF-8 (contains NUL or invalid bytes)".into()
@@ -82,7 +87,12 @@ fn get_info(ctx: &mut Ctx) -> CheckResult {
     ensure(is_blank_padded(&info.libraryDescription), || {
         "libraryDescription is not blank-padded UTF-8 (contains NUL or invalid bytes)".into()
     })?;
-    ensure(info.flags == 0, || format!("CK_INFO.flags is {:#x}; the spec reserves them (0)", info.flags))?;
+    ensure(info.flags == 0, || {
+        format!(
+            "CK_INFO.flags is {:#x}; the spec reserves them (0)",
+            info.flags
+        )
+    })?;
     Ok(Some(format!("Cryptoki {}.{}", v.major, v.minor)))
 }
 
@@ -94,9 +104,18 @@ fn get_info_null(ctx: &mut Ctx) -> CheckResult {
 fn function_list(ctx: &mut Ctx) -> CheckResult {
     let (rv, version) = ctx.p11.function_list();
     ok("C_GetFunctionList", rv)?;
-    let v = version.ok_or_else(|| crate::conformance::check::fail("C_GetFunctionList returned CKR_OK but a NULL list"))?;
-    expect_rv("C_GetFunctionList(NULL)", ctx.p11.function_list_null(), CKR_ARGUMENTS_BAD)?;
-    Ok(Some(format!("function list version {}.{}", v.major, v.minor)))
+    let v = version.ok_or_else(|| {
+        crate::conformance::check::fail("C_GetFunctionList returned CKR_OK but a NULL list")
+    })?;
+    expect_rv(
+        "C_GetFunctionList(NULL)",
+        ctx.p11.function_list_null(),
+        CKR_ARGUMENTS_BAD,
+    )?;
+    Ok(Some(format!(
+        "function list version {}.{}",
+        v.major, v.minor
+    )))
 }
 
 fn initialize_twice(ctx: &mut Ctx) -> CheckResult {
@@ -129,11 +148,22 @@ fn not_initialized(ctx: &mut Ctx) -> CheckResult {
     ctx.cleanup();
     ok("C_Finalize", ctx.p11.finalize())?;
     let info = ctx.p11.info().0;
-    let slots = ctx.p11.slot_list(false, crate::conformance::client::Out::Query).rv;
+    let slots = ctx
+        .p11
+        .slot_list(false, crate::conformance::client::Out::Query)
+        .rv;
     let fin = ctx.p11.finalize();
     reinit(ctx)?;
-    expect_rv("C_GetInfo after C_Finalize", info, CKR_CRYPTOKI_NOT_INITIALIZED)?;
-    expect_rv("C_GetSlotList after C_Finalize", slots, CKR_CRYPTOKI_NOT_INITIALIZED)?;
+    expect_rv(
+        "C_GetInfo after C_Finalize",
+        info,
+        CKR_CRYPTOKI_NOT_INITIALIZED,
+    )?;
+    expect_rv(
+        "C_GetSlotList after C_Finalize",
+        slots,
+        CKR_CRYPTOKI_NOT_INITIALIZED,
+    )?;
     expect_rv("second C_Finalize", fin, CKR_CRYPTOKI_NOT_INITIALIZED)?;
     Ok(None)
 }

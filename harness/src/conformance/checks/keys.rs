@@ -2,7 +2,9 @@
 //! (CKA_TOKEN false), so closing the sessions removes them.
 
 use cryptoki_sys::*;
-use tokenemu_core::vendor::{CKK_GOSTR3410_512, CKM_GOSTR3410_512_KEY_PAIR_GEN, CKM_GOSTR3410_WITH_GOSTR3411_12_256};
+use tokenemu_core::vendor::{
+    CKK_GOSTR3410_512, CKM_GOSTR3410_512_KEY_PAIR_GEN, CKM_GOSTR3410_WITH_GOSTR3411_12_256,
+};
 
 use crate::conformance::check::{ok, skip, Ctx, Stop, LABEL_PREFIX};
 use crate::conformance::client::{Mech, Template};
@@ -12,7 +14,9 @@ pub const P256_DER: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x
 /// DER of CryptoPro-A, 1.2.643.2.2.35.1 (CKA_GOSTR3410_PARAMS).
 pub const CRYPTOPRO_A_DER: &[u8] = &[0x06, 0x07, 0x2A, 0x85, 0x03, 0x02, 0x02, 0x23, 0x01];
 /// DER of tc26-512-A, 1.2.643.7.1.2.1.2.1.
-pub const TC26_512_A_DER: &[u8] = &[0x06, 0x09, 0x2A, 0x85, 0x03, 0x07, 0x01, 0x02, 0x01, 0x02, 0x01];
+pub const TC26_512_A_DER: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x85, 0x03, 0x07, 0x01, 0x02, 0x01, 0x02, 0x01,
+];
 
 /// A generated key pair.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +96,11 @@ pub fn ec_pair(ctx: &Ctx, s: CK_SESSION_HANDLE) -> Result<Pair, Stop> {
 /// tc26-512-A.
 pub fn gost_pair(ctx: &Ctx, s: CK_SESSION_HANDLE, bits: u32) -> Result<Pair, Stop> {
     let (mech, params, key_type) = if bits == 512 {
-        (CKM_GOSTR3410_512_KEY_PAIR_GEN, TC26_512_A_DER, CKK_GOSTR3410_512)
+        (
+            CKM_GOSTR3410_512_KEY_PAIR_GEN,
+            TC26_512_A_DER,
+            CKK_GOSTR3410_512,
+        )
     } else {
         (CKM_GOSTR3410_KEY_PAIR_GEN, CRYPTOPRO_A_DER, CKK_GOSTR3410)
     };
@@ -191,5 +199,7 @@ pub fn any_digest(ctx: &Ctx) -> Result<Mech, Stop> {
             return Ok(Mech::new(m));
         }
     }
-    Err(skip("the token lists no digest mechanism (SHA-256, SHA-1, Streebog-256)"))
+    Err(skip(
+        "the token lists no digest mechanism (SHA-256, SHA-1, Streebog-256)",
+    ))
 }

@@ -10,11 +10,13 @@ use cryptoki_sys::*;
 use tokenemu_core::names::mechanism_name;
 use tokenemu_core::vendor::{
     CKK_GOSTR3410_512, CKM_GOSTR3410_512, CKM_GOSTR3410_512_KEY_PAIR_GEN,
-    CKM_GOSTR3410_WITH_GOSTR3411_12_256, CKM_GOSTR3410_WITH_GOSTR3411_12_512,
-    CKM_GOSTR3411_12_256, CKM_GOSTR3411_12_512,
+    CKM_GOSTR3410_WITH_GOSTR3411_12_256, CKM_GOSTR3410_WITH_GOSTR3411_12_512, CKM_GOSTR3411_12_256,
+    CKM_GOSTR3411_12_512,
 };
 
-use crate::conformance::check::{ensure, expect_rv, fail, ok, skip, Chapter, Check, CheckResult, Ctx, Needs, Stop};
+use crate::conformance::check::{
+    ensure, expect_rv, fail, ok, skip, Chapter, Check, CheckResult, Ctx, Needs, Stop,
+};
 use crate::conformance::client::{Mech, Out, Template};
 
 use super::keys::{ec_pair, gost_pair, rsa_pair, Pair};
@@ -23,11 +25,14 @@ const C: Chapter = Chapter::Mechanisms;
 
 /// GOST R 34.10-2012 Appendix A.1 (= RFC 7091 §7.1), as transcribed and
 /// cross-checked in the GOST crate's test vectors.
-const GOST_A1: &str = include_str!("../../../../emulator/gost/tests/vectors/gost_r_34_10_2012_a1.txt");
+const GOST_A1: &str =
+    include_str!("../../../../emulator/gost/tests/vectors/gost_r_34_10_2012_a1.txt");
 /// GOST R 34.10-2012 Appendix A.2 (= RFC 7091 §7.2).
-const GOST_A2: &str = include_str!("../../../../emulator/gost/tests/vectors/gost_r_34_10_2012_a2.txt");
+const GOST_A2: &str =
+    include_str!("../../../../emulator/gost/tests/vectors/gost_r_34_10_2012_a2.txt");
 /// CryptoPro's interoperability vectors (gost-engine test_params.c).
-const CRYPTOPRO_INTEROP: &str = include_str!("../../../../emulator/gost/tests/vectors/cryptopro_interop.txt");
+const CRYPTOPRO_INTEROP: &str =
+    include_str!("../../../../emulator/gost/tests/vectors/cryptopro_interop.txt");
 /// The repository's RSA-2048 test key (fixtures/keys), for the PKCS#1 v1.5
 /// known-answer test.
 const RSA_TEST_KEY: &str = include_str!("../../../../fixtures/keys/test-rsa-2048.pem");
@@ -200,7 +205,12 @@ fn digest_kat(ctx: &mut Ctx, m: CK_MECHANISM_TYPE) -> CheckResult {
     let d = ctx.p11.digest(s, msg, Out::Buf(64));
     ok("C_Digest", d.rv)?;
     ensure(d.data == want, || {
-        format!("{} gave {}, expected {}", mechanism_name(m), hex::encode(&d.data), hex::encode(&want))
+        format!(
+            "{} gave {}, expected {}",
+            mechanism_name(m),
+            hex::encode(&d.data),
+            hex::encode(&want)
+        )
     })?;
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&mech)))?;
     for chunk in msg.chunks(7) {
@@ -208,21 +218,49 @@ fn digest_kat(ctx: &mut Ctx, m: CK_MECHANISM_TYPE) -> CheckResult {
     }
     let f = ctx.p11.digest_final(s, Out::Buf(64));
     ok("C_DigestFinal", f.rv)?;
-    ensure(f.data == want, || format!("multi-part {} gave {}", mechanism_name(m), hex::encode(&f.data)))?;
+    ensure(f.data == want, || {
+        format!(
+            "multi-part {} gave {}",
+            mechanism_name(m),
+            hex::encode(&f.data)
+        )
+    })?;
     Ok(None)
 }
 
-fn sign_verify(ctx: &Ctx, s: CK_SESSION_HANDLE, m: &Mech, pair: Pair, data: &[u8]) -> Result<Vec<u8>, Stop> {
+fn sign_verify(
+    ctx: &Ctx,
+    s: CK_SESSION_HANDLE,
+    m: &Mech,
+    pair: Pair,
+    data: &[u8],
+) -> Result<Vec<u8>, Stop> {
     let name = mechanism_name(m.ty);
-    ok(&format!("C_SignInit({name})"), ctx.p11.sign_init(s, m, pair.private))?;
+    ok(
+        &format!("C_SignInit({name})"),
+        ctx.p11.sign_init(s, m, pair.private),
+    )?;
     let sig = ctx.p11.sign(s, data, Out::Buf(1024));
     ok(&format!("C_Sign({name})"), sig.rv)?;
-    ok(&format!("C_VerifyInit({name})"), ctx.p11.verify_init(s, m, pair.public))?;
-    ok(&format!("C_Verify({name})"), ctx.p11.verify(s, data, &sig.data))?;
+    ok(
+        &format!("C_VerifyInit({name})"),
+        ctx.p11.verify_init(s, m, pair.public),
+    )?;
+    ok(
+        &format!("C_Verify({name})"),
+        ctx.p11.verify(s, data, &sig.data),
+    )?;
     let mut other = data.to_vec();
     other[0] ^= 0x80;
-    ok(&format!("C_VerifyInit({name})"), ctx.p11.verify_init(s, m, pair.public))?;
-    expect_rv(&format!("C_Verify({name}, changed data)"), ctx.p11.verify(s, &other, &sig.data), CKR_SIGNATURE_INVALID)?;
+    ok(
+        &format!("C_VerifyInit({name})"),
+        ctx.p11.verify_init(s, m, pair.public),
+    )?;
+    expect_rv(
+        &format!("C_Verify({name}, changed data)"),
+        ctx.p11.verify(s, &other, &sig.data),
+        CKR_SIGNATURE_INVALID,
+    )?;
     Ok(sig.data)
 }
 
@@ -230,10 +268,14 @@ fn rsa_pkcs1_kat(ctx: &mut Ctx) -> CheckResult {
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::traits::{PrivateKeyParts, PublicKeyParts};
     use sha2::Digest;
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(RSA_TEST_KEY).map_err(|e| fail(format!("fixtures/keys/test-rsa-2048.pem: {e}")))?;
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(RSA_TEST_KEY)
+        .map_err(|e| fail(format!("fixtures/keys/test-rsa-2048.pem: {e}")))?;
     let msg = b"tokenemu conformance: RSA PKCS#1 v1.5 known answer";
     let want = key
-        .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &sha2::Sha256::digest(msg))
+        .sign(
+            rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            &sha2::Sha256::digest(msg),
+        )
         .map_err(|e| fail(format!("reference signature: {e}")))?;
     let primes = key.primes();
     let (dp, dq, qinv) = match (key.dp(), key.dq(), key.crt_coefficient()) {
@@ -270,12 +312,23 @@ fn rsa_pkcs1_kat(ctx: &mut Ctx) -> CheckResult {
     let (rv, hp) = ctx.p11.create_object(s, &public);
     ok("C_CreateObject(RSA public key)", rv)?;
     let m = Mech::new(CKM_SHA256_RSA_PKCS);
-    ok("C_SignInit(CKM_SHA256_RSA_PKCS)", ctx.p11.sign_init(s, &m, hk))?;
+    ok(
+        "C_SignInit(CKM_SHA256_RSA_PKCS)",
+        ctx.p11.sign_init(s, &m, hk),
+    )?;
     let sig = ctx.p11.sign(s, msg, Out::Buf(256));
     ok("C_Sign(CKM_SHA256_RSA_PKCS)", sig.rv)?;
-    ensure(sig.data == want, || "the signature differs from the RFC 8017 PKCS#1 v1.5 value".into())?;
-    ok("C_VerifyInit(CKM_SHA256_RSA_PKCS)", ctx.p11.verify_init(s, &m, hp))?;
-    ok("C_Verify(the reference signature)", ctx.p11.verify(s, msg, &want))?;
+    ensure(sig.data == want, || {
+        "the signature differs from the RFC 8017 PKCS#1 v1.5 value".into()
+    })?;
+    ok(
+        "C_VerifyInit(CKM_SHA256_RSA_PKCS)",
+        ctx.p11.verify_init(s, &m, hp),
+    )?;
+    ok(
+        "C_Verify(the reference signature)",
+        ctx.p11.verify(s, msg, &want),
+    )?;
     Ok(None)
 }
 
@@ -285,7 +338,10 @@ fn rsa_pkcs_roundtrip(ctx: &mut Ctx) -> CheckResult {
     let mut done = Vec::new();
     if ctx.has(CKM_RSA_PKCS) {
         // Raw PKCS#1 v1.5: the caller supplies the DigestInfo.
-        let mut di = vec![0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+        let mut di = vec![
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ];
         di.extend_from_slice(&[0x11; 32]);
         sign_verify(ctx, s, &Mech::new(CKM_RSA_PKCS), pair, &di)?;
         done.push("CKM_RSA_PKCS");
@@ -303,7 +359,9 @@ fn rsa_pkcs_roundtrip(ctx: &mut Ctx) -> CheckResult {
         }
     }
     if done.is_empty() {
-        return Err(skip("the token lists no RSA PKCS#1 v1.5 signature mechanism"));
+        return Err(skip(
+            "the token lists no RSA PKCS#1 v1.5 signature mechanism",
+        ));
     }
     Ok(Some(done.join(", ")))
 }
@@ -314,7 +372,9 @@ fn rsa_pss_roundtrip(ctx: &mut Ctx) -> CheckResult {
     let m = Mech::pss(CKM_SHA256_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA256, 32);
     let a = sign_verify(ctx, s, &m, pair, b"pss message")?;
     let b = sign_verify(ctx, s, &m, pair, b"pss message")?;
-    ensure(a != b, || "two PSS signatures of the same message are equal: the salt is not random".into())?;
+    ensure(a != b, || {
+        "two PSS signatures of the same message are equal: the salt is not random".into()
+    })?;
     Ok(None)
 }
 
@@ -328,22 +388,41 @@ fn rsa_encrypt_roundtrip(ctx: &mut Ctx) -> CheckResult {
     let secret = b"a secret of 24 bytes....";
     for m in &mechs {
         let name = mechanism_name(m.ty);
-        ok(&format!("C_EncryptInit({name})"), ctx.p11.encrypt_init(s, m, pair.public))?;
+        ok(
+            &format!("C_EncryptInit({name})"),
+            ctx.p11.encrypt_init(s, m, pair.public),
+        )?;
         let c = ctx.p11.encrypt(s, secret, Out::Buf(512));
         ok(&format!("C_Encrypt({name})"), c.rv)?;
-        ok(&format!("C_DecryptInit({name})"), ctx.p11.decrypt_init(s, m, pair.private))?;
+        ok(
+            &format!("C_DecryptInit({name})"),
+            ctx.p11.decrypt_init(s, m, pair.private),
+        )?;
         let p = ctx.p11.decrypt(s, &c.data, Out::Buf(512));
         ok(&format!("C_Decrypt({name})"), p.rv)?;
-        ensure(p.data == secret, || format!("{name}: the decrypted text differs"))?;
+        ensure(p.data == secret, || {
+            format!("{name}: the decrypted text differs")
+        })?;
     }
-    Ok(Some(mechs.iter().map(|m| mechanism_name(m.ty)).collect::<Vec<_>>().join(", ")))
+    Ok(Some(
+        mechs
+            .iter()
+            .map(|m| mechanism_name(m.ty))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
 }
 
 fn ecdsa_roundtrip(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pair = ec_pair(ctx, s)?;
     let sig = sign_verify(ctx, s, &Mech::new(CKM_ECDSA), pair, &[0x42; 32])?;
-    ensure(sig.len() == 64, || format!("CKM_ECDSA on P-256 gave {} bytes, expected r‖s of 64", sig.len()))?;
+    ensure(sig.len() == 64, || {
+        format!(
+            "CKM_ECDSA on P-256 gave {} bytes, expected r‖s of 64",
+            sig.len()
+        )
+    })?;
     let mut done = vec!["CKM_ECDSA"];
     for (m, name) in [
         (CKM_ECDSA_SHA1, "CKM_ECDSA_SHA1"),
@@ -354,7 +433,9 @@ fn ecdsa_roundtrip(ctx: &mut Ctx) -> CheckResult {
     ] {
         if ctx.has(m) {
             let sig = sign_verify(ctx, s, &Mech::new(m), pair, b"ecdsa with hashing")?;
-            ensure(sig.len() == 64, || format!("{name} gave {} bytes, expected 64", sig.len()))?;
+            ensure(sig.len() == 64, || {
+                format!("{name} gave {} bytes, expected 64", sig.len())
+            })?;
             done.push(name);
         }
     }
@@ -418,8 +499,17 @@ fn rev(mut v: Vec<u8>) -> Vec<u8> {
 }
 
 /// Creates a GOST public key session object.
-fn gost_public(ctx: &Ctx, s: CK_SESSION_HANDLE, oid: &str, xy_le: &[u8]) -> Result<CK_OBJECT_HANDLE, Stop> {
-    let key_type = if xy_le.len() == 128 { CKK_GOSTR3410_512 } else { CKK_GOSTR3410 };
+fn gost_public(
+    ctx: &Ctx,
+    s: CK_SESSION_HANDLE,
+    oid: &str,
+    xy_le: &[u8],
+) -> Result<CK_OBJECT_HANDLE, Stop> {
+    let key_type = if xy_le.len() == 128 {
+        CKK_GOSTR3410_512
+    } else {
+        CKK_GOSTR3410
+    };
     let t = Template::new()
         .ulong(CKA_CLASS, CKO_PUBLIC_KEY)
         .ulong(CKA_KEY_TYPE, key_type)
@@ -442,7 +532,10 @@ fn gost_public(ctx: &Ctx, s: CK_SESSION_HANDLE, oid: &str, xy_le: &[u8]) -> Resu
 /// Verifies the Appendix A example in `text` with `mech`.
 fn appendix_verify(ctx: &Ctx, text: &str, mech: CK_MECHANISM_TYPE) -> CheckResult {
     let all = sections(text);
-    let kv = &all.first().ok_or_else(|| fail("empty vector file (harness bug)"))?.1;
+    let kv = &all
+        .first()
+        .ok_or_else(|| fail("empty vector file (harness bug)"))?
+        .1;
     let oid = field(kv, "oid")?;
     let (qx, qy) = (unhex(field(kv, "qx")?), unhex(field(kv, "qy")?));
     let mut xy = rev(qx);
@@ -456,11 +549,18 @@ fn appendix_verify(ctx: &Ctx, text: &str, mech: CK_MECHANISM_TYPE) -> CheckResul
     let h = gost_public(ctx, s, oid, &xy)?;
     let m = Mech::new(mech);
     ok("C_VerifyInit", ctx.p11.verify_init(s, &m, h))?;
-    ok("C_Verify(Appendix A signature)", ctx.p11.verify(s, &digest, &sig))?;
+    ok(
+        "C_Verify(Appendix A signature)",
+        ctx.p11.verify(s, &digest, &sig),
+    )?;
     let mut other = digest.clone();
     other[0] ^= 1;
     ok("C_VerifyInit", ctx.p11.verify_init(s, &m, h))?;
-    expect_rv("C_Verify(changed digest)", ctx.p11.verify(s, &other, &sig), CKR_SIGNATURE_INVALID)?;
+    expect_rv(
+        "C_Verify(changed digest)",
+        ctx.p11.verify(s, &other, &sig),
+        CKR_SIGNATURE_INVALID,
+    )?;
     Ok(Some(format!("curve {oid}")))
 }
 
@@ -482,7 +582,11 @@ fn gost_cryptopro_vectors(ctx: &mut Ctx) -> CheckResult {
         let xy = unhex(field(&kv, "pub")?);
         // r_LE ‖ s_LE reversed whole is s_BE ‖ r_BE, the PKCS#11 layout.
         let sig = rev(unhex(field(&kv, "sig_raw")?));
-        let mech = if xy.len() == 128 { CKM_GOSTR3410_WITH_GOSTR3411_12_512 } else { CKM_GOSTR3410_WITH_GOSTR3411_12_256 };
+        let mech = if xy.len() == 128 {
+            CKM_GOSTR3410_WITH_GOSTR3411_12_512
+        } else {
+            CKM_GOSTR3410_WITH_GOSTR3411_12_256
+        };
         if !ctx.has(mech) {
             continue;
         }
@@ -495,12 +599,21 @@ fn gost_cryptopro_vectors(ctx: &mut Ctx) -> CheckResult {
             Err(e) => return Err(e),
         };
         let m = Mech::new(mech);
-        ok(&format!("C_VerifyInit({name})"), ctx.p11.verify_init(s, &m, h))?;
-        ok(&format!("C_Verify(CryptoPro vector {name})"), ctx.p11.verify(s, &data, &sig))?;
+        ok(
+            &format!("C_VerifyInit({name})"),
+            ctx.p11.verify_init(s, &m, h),
+        )?;
+        ok(
+            &format!("C_Verify(CryptoPro vector {name})"),
+            ctx.p11.verify(s, &data, &sig),
+        )?;
         done.push(name);
     }
     if !refused.is_empty() {
-        return Err(fail(format!("the token refused public keys on standard curves: {}", refused.join(", "))));
+        return Err(fail(format!(
+            "the token refused public keys on standard curves: {}",
+            refused.join(", ")
+        )));
     }
     if done.is_empty() {
         return Err(skip("no vector matches a listed mechanism"));
@@ -510,39 +623,81 @@ fn gost_cryptopro_vectors(ctx: &mut Ctx) -> CheckResult {
 
 /// Checks a token's GOST signature with tokenemu-gost (an implementation
 /// independent of the module under test, when that is not the emulator).
-fn offline_verify(ctx: &Ctx, s: CK_SESSION_HANDLE, public: CK_OBJECT_HANDLE, digest: &[u8], sig: &[u8]) -> Result<(), Stop> {
+fn offline_verify(
+    ctx: &Ctx,
+    s: CK_SESSION_HANDLE,
+    public: CK_OBJECT_HANDLE,
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), Stop> {
     let params = ctx
         .p11
         .attribute(s, public, CKA_GOSTR3410_PARAMS)
-        .map_err(|rv| Stop::Fail { message: "C_GetAttributeValue(CKA_GOSTR3410_PARAMS)".into(), rv: Some(rv) })?;
+        .map_err(|rv| Stop::Fail {
+            message: "C_GetAttributeValue(CKA_GOSTR3410_PARAMS)".into(),
+            rv: Some(rv),
+        })?;
     let xy = ctx
         .p11
         .attribute(s, public, CKA_VALUE)
-        .map_err(|rv| Stop::Fail { message: "C_GetAttributeValue(CKA_VALUE) of the GOST public key".into(), rv: Some(rv) })?;
-    let set = tokenemu_gost::param_set_by_oid_der(&params).ok_or_else(|| fail(format!("unknown CKA_GOSTR3410_PARAMS {}", hex::encode(&params))))?;
-    let key = tokenemu_gost::VerifyingKey::from_le_xy(set, &xy).map_err(|e| fail(format!("the public key is not a point of the curve: {e:?}")))?;
-    key.verify_digest(digest, sig)
-        .map_err(|e| fail(format!("the token's signature does not verify independently: {e:?}")))
+        .map_err(|rv| Stop::Fail {
+            message: "C_GetAttributeValue(CKA_VALUE) of the GOST public key".into(),
+            rv: Some(rv),
+        })?;
+    let set = tokenemu_gost::param_set_by_oid_der(&params).ok_or_else(|| {
+        fail(format!(
+            "unknown CKA_GOSTR3410_PARAMS {}",
+            hex::encode(&params)
+        ))
+    })?;
+    let key = tokenemu_gost::VerifyingKey::from_le_xy(set, &xy)
+        .map_err(|e| fail(format!("the public key is not a point of the curve: {e:?}")))?;
+    key.verify_digest(digest, sig).map_err(|e| {
+        fail(format!(
+            "the token's signature does not verify independently: {e:?}"
+        ))
+    })
 }
 
 fn gost_roundtrip(ctx: &Ctx, bits: u32) -> CheckResult {
     let (raw, hashed, alg) = if bits == 512 {
-        (CKM_GOSTR3410_512, CKM_GOSTR3410_WITH_GOSTR3411_12_512, tokenemu_crypto::HashAlg::Streebog512)
+        (
+            CKM_GOSTR3410_512,
+            CKM_GOSTR3410_WITH_GOSTR3411_12_512,
+            tokenemu_crypto::HashAlg::Streebog512,
+        )
     } else {
-        (CKM_GOSTR3410, CKM_GOSTR3410_WITH_GOSTR3411_12_256, tokenemu_crypto::HashAlg::Streebog256)
+        (
+            CKM_GOSTR3410,
+            CKM_GOSTR3410_WITH_GOSTR3411_12_256,
+            tokenemu_crypto::HashAlg::Streebog256,
+        )
     };
     let n = (bits / 8) as usize;
     let s = ctx.user_session()?;
     let pair = gost_pair(ctx, s, bits)?;
     let digest = vec![0x5au8; n];
     let sig = sign_verify(ctx, s, &Mech::new(raw), pair, &digest)?;
-    ensure(sig.len() == 2 * n, || format!("{} gave {} bytes, expected {}", mechanism_name(raw), sig.len(), 2 * n))?;
+    ensure(sig.len() == 2 * n, || {
+        format!(
+            "{} gave {} bytes, expected {}",
+            mechanism_name(raw),
+            sig.len(),
+            2 * n
+        )
+    })?;
     offline_verify(ctx, s, pair.public, &digest, &sig)?;
     let mut done = vec![mechanism_name(raw)];
     if ctx.has(hashed) {
         let msg = b"GOST R 34.10-2012 with Streebog";
         let sig = sign_verify(ctx, s, &Mech::new(hashed), pair, msg)?;
-        offline_verify(ctx, s, pair.public, &tokenemu_crypto::digest(alg, msg), &sig)?;
+        offline_verify(
+            ctx,
+            s,
+            pair.public,
+            &tokenemu_crypto::digest(alg, msg),
+            &sig,
+        )?;
         done.push(mechanism_name(hashed));
     }
     Ok(Some(done.join(", ")))
@@ -559,9 +714,20 @@ fn gost512_roundtrip(ctx: &mut Ctx) -> CheckResult {
 fn gost2001_roundtrip(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pair = gost_pair(ctx, s, 256)?;
-    let sig = sign_verify(ctx, s, &Mech::new(CKM_GOSTR3410_WITH_GOSTR3411), pair, b"GOST R 34.10-2001")?;
-    ensure(sig.len() == 64, || format!("{} bytes, expected 64", sig.len()))?;
-    let d = tokenemu_crypto::digest(tokenemu_crypto::HashAlg::Gost94CryptoPro, b"GOST R 34.10-2001");
+    let sig = sign_verify(
+        ctx,
+        s,
+        &Mech::new(CKM_GOSTR3410_WITH_GOSTR3411),
+        pair,
+        b"GOST R 34.10-2001",
+    )?;
+    ensure(sig.len() == 64, || {
+        format!("{} bytes, expected 64", sig.len())
+    })?;
+    let d = tokenemu_crypto::digest(
+        tokenemu_crypto::HashAlg::Gost94CryptoPro,
+        b"GOST R 34.10-2001",
+    );
     offline_verify(ctx, s, pair.public, &d, &sig)?;
     Ok(None)
 }
@@ -586,14 +752,25 @@ mod tests {
                 CKM_GOSTR3411_12_512 => HashAlg::Streebog512,
                 _ => HashAlg::Gost94CryptoPro,
             };
-            assert_eq!(hex::encode(digest(alg, msg)), *want, "{}", mechanism_name(*m));
+            assert_eq!(
+                hex::encode(digest(alg, msg)),
+                *want,
+                "{}",
+                mechanism_name(*m)
+            );
         }
     }
 
     #[test]
     fn oid_der_encodes() {
-        assert_eq!(oid_der("1.2.643.2.2.35.1"), super::super::keys::CRYPTOPRO_A_DER);
-        assert_eq!(oid_der("1.2.643.7.1.2.1.2.1"), super::super::keys::TC26_512_A_DER);
+        assert_eq!(
+            oid_der("1.2.643.2.2.35.1"),
+            super::super::keys::CRYPTOPRO_A_DER
+        );
+        assert_eq!(
+            oid_der("1.2.643.7.1.2.1.2.1"),
+            super::super::keys::TC26_512_A_DER
+        );
     }
 
     #[test]

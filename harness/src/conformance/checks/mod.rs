@@ -42,7 +42,12 @@ mod tests {
         let mut seen = HashSet::new();
         for c in &all {
             assert!(seen.insert(c.id), "duplicate id {}", c.id);
-            assert!(c.id.starts_with(&format!("{}.", c.chapter.name())), "{} not in {}", c.id, c.chapter.name());
+            assert!(
+                c.id.starts_with(&format!("{}.", c.chapter.name())),
+                "{} not in {}",
+                c.id,
+                c.chapter.name()
+            );
             assert!(!c.spec.is_empty() && !c.title.is_empty(), "{}", c.id);
         }
         assert!(all.len() >= 60, "{} checks", all.len());

@@ -109,24 +109,43 @@ fn digest_init_active(ctx: &mut Ctx) -> CheckResult {
     let m = any_digest(ctx)?;
     let s = ctx.open(false)?;
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
-    expect_rv("second C_DigestInit", ctx.p11.digest_init(s, Some(&m)), CKR_OPERATION_ACTIVE)?;
+    expect_rv(
+        "second C_DigestInit",
+        ctx.p11.digest_init(s, Some(&m)),
+        CKR_OPERATION_ACTIVE,
+    )?;
     Ok(None)
 }
 
 fn sign_init_active(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
-    expect_rv("second C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private), CKR_OPERATION_ACTIVE)?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
+    expect_rv(
+        "second C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+        CKR_OPERATION_ACTIVE,
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
 fn find_init_active(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     ok("C_FindObjectsInit", ctx.p11.find_init(s, &Template::new()))?;
-    expect_rv("second C_FindObjectsInit", ctx.p11.find_init(s, &Template::new()), CKR_OPERATION_ACTIVE)?;
+    expect_rv(
+        "second C_FindObjectsInit",
+        ctx.p11.find_init(s, &Template::new()),
+        CKR_OPERATION_ACTIVE,
+    )?;
     ok("C_FindObjectsFinal", ctx.p11.find_final(s))?;
-    expect_rv("C_FindObjects after C_FindObjectsFinal", ctx.p11.find(s, 4).0, CKR_OPERATION_NOT_INITIALIZED)?;
+    expect_rv(
+        "C_FindObjects after C_FindObjectsFinal",
+        ctx.p11.find(s, 4).0,
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
     Ok(None)
 }
 
@@ -135,8 +154,15 @@ fn digest_ends(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
     ok("C_Digest", ctx.p11.digest(s, b"abc", Out::Buf(128)).rv)?;
-    expect_rv("C_Digest after a successful C_Digest", ctx.p11.digest(s, b"abc", Out::Buf(128)).rv, CKR_OPERATION_NOT_INITIALIZED)?;
-    ok("C_DigestInit after the operation ended", ctx.p11.digest_init(s, Some(&m)))?;
+    expect_rv(
+        "C_Digest after a successful C_Digest",
+        ctx.p11.digest(s, b"abc", Out::Buf(128)).rv,
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
+    ok(
+        "C_DigestInit after the operation ended",
+        ctx.p11.digest_init(s, Some(&m)),
+    )?;
     Ok(None)
 }
 
@@ -146,14 +172,21 @@ fn digest_final_ends(ctx: &mut Ctx) -> CheckResult {
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
     ok("C_DigestUpdate", ctx.p11.digest_update(s, b"abc"))?;
     ok("C_DigestFinal", ctx.p11.digest_final(s, Out::Buf(128)).rv)?;
-    expect_rv("C_DigestUpdate after C_DigestFinal", ctx.p11.digest_update(s, b"abc"), CKR_OPERATION_NOT_INITIALIZED)?;
+    expect_rv(
+        "C_DigestUpdate after C_DigestFinal",
+        ctx.p11.digest_update(s, b"abc"),
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
     Ok(None)
 }
 
 fn sign_ends_on_null_length(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
     // A NULL length pointer is an error that is not a size query.
     let bad = ctx.p11.sign(s, b"data", Out::NullLen);
     expect_rv("C_Sign(pulSignatureLen = NULL)", bad.rv, CKR_ARGUMENTS_BAD)?;
@@ -169,7 +202,11 @@ fn digest_ends_on_null_length(ctx: &mut Ctx) -> CheckResult {
     let m = any_digest(ctx)?;
     let s = ctx.open(false)?;
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
-    expect_rv("C_Digest(pulDigestLen = NULL)", ctx.p11.digest(s, b"abc", Out::NullLen).rv, CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_Digest(pulDigestLen = NULL)",
+        ctx.p11.digest(s, b"abc", Out::NullLen).rv,
+        CKR_ARGUMENTS_BAD,
+    )?;
     expect_rv(
         "C_Digest after C_Digest(pulDigestLen = NULL) failed",
         ctx.p11.digest(s, b"abc", Out::Buf(128)).rv,
@@ -185,33 +222,72 @@ fn sign_ends_on_data_error(ctx: &mut Ctx) -> CheckResult {
         let k = ctx
             .p11
             .attribute(s, pair.public, CKA_MODULUS)
-            .map_err(|rv| crate::conformance::check::Stop::Fail { message: "C_GetAttributeValue(CKA_MODULUS)".into(), rv: Some(rv) })?
+            .map_err(|rv| crate::conformance::check::Stop::Fail {
+                message: "C_GetAttributeValue(CKA_MODULUS)".into(),
+                rv: Some(rv),
+            })?
             .len();
-        (Mech::new(CKM_RSA_PKCS), pair.private, vec![0x5a; k], "CKM_RSA_PKCS, k bytes")
+        (
+            Mech::new(CKM_RSA_PKCS),
+            pair.private,
+            vec![0x5a; k],
+            "CKM_RSA_PKCS, k bytes",
+        )
     } else if ctx.has(CKM_GOSTR3410) && ctx.has(CKM_GOSTR3410_KEY_PAIR_GEN) {
         let pair = gost_pair(ctx, s, 256)?;
-        (Mech::new(CKM_GOSTR3410), pair.private, vec![0x5a; 31], "CKM_GOSTR3410, 31 bytes")
+        (
+            Mech::new(CKM_GOSTR3410),
+            pair.private,
+            vec![0x5a; 31],
+            "CKM_GOSTR3410, 31 bytes",
+        )
     } else {
-        return Err(crate::conformance::check::skip("needs CKM_RSA_PKCS or CKM_GOSTR3410 with its key generation"));
+        return Err(crate::conformance::check::skip(
+            "needs CKM_RSA_PKCS or CKM_GOSTR3410 with its key generation",
+        ));
     };
     ok("C_SignInit", ctx.p11.sign_init(s, &mech, key))?;
     let rv = ctx.p11.sign(s, &data, Out::Buf(1024)).rv;
     ensure(rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL, || {
-        format!("C_Sign({name}) returned {}, expected an error", tokenemu_core::names::rv_name(rv))
+        format!(
+            "C_Sign({name}) returned {}, expected an error",
+            tokenemu_core::names::rv_name(rv)
+        )
     })?;
-    expect_rv("C_Sign after the refused C_Sign", ctx.p11.sign(s, b"data", Out::Buf(1024)).rv, CKR_OPERATION_NOT_INITIALIZED)?;
-    Ok(Some(format!("{name}: {}", tokenemu_core::names::rv_name(rv))))
+    expect_rv(
+        "C_Sign after the refused C_Sign",
+        ctx.p11.sign(s, b"data", Out::Buf(1024)).rv,
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
+    Ok(Some(format!(
+        "{name}: {}",
+        tokenemu_core::names::rv_name(rv)
+    )))
 }
 
 fn verify_ends(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
     let sig = ctx.p11.sign(s, b"data", Out::Buf(1024));
     ok("C_Sign", sig.rv)?;
-    ok("C_VerifyInit", ctx.p11.verify_init(s, &sg.mech, sg.pair.public))?;
-    expect_rv("C_Verify(other data)", ctx.p11.verify(s, b"other data", &sig.data), CKR_SIGNATURE_INVALID)?;
-    expect_rv("C_Verify after CKR_SIGNATURE_INVALID", ctx.p11.verify(s, b"data", &sig.data), CKR_OPERATION_NOT_INITIALIZED)?;
+    ok(
+        "C_VerifyInit",
+        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
+    )?;
+    expect_rv(
+        "C_Verify(other data)",
+        ctx.p11.verify(s, b"other data", &sig.data),
+        CKR_SIGNATURE_INVALID,
+    )?;
+    expect_rv(
+        "C_Verify after CKR_SIGNATURE_INVALID",
+        ctx.p11.verify(s, b"data", &sig.data),
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
@@ -219,21 +295,43 @@ fn multipart_sign(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
     let msg = b"multi-part signing: the parts together";
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
     ok("C_SignUpdate", ctx.p11.sign_update(s, &msg[..11]))?;
     ok("C_SignUpdate", ctx.p11.sign_update(s, &msg[11..]))?;
     let sig = ctx.p11.sign_final(s, Out::Buf(1024));
     ok("C_SignFinal", sig.rv)?;
-    expect_rv("C_SignUpdate after C_SignFinal", ctx.p11.sign_update(s, b"x"), CKR_OPERATION_NOT_INITIALIZED)?;
-    ok("C_VerifyInit", ctx.p11.verify_init(s, &sg.mech, sg.pair.public))?;
-    ok("C_Verify of the multi-part signature", ctx.p11.verify(s, msg, &sig.data))?;
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
+    expect_rv(
+        "C_SignUpdate after C_SignFinal",
+        ctx.p11.sign_update(s, b"x"),
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
+    ok(
+        "C_VerifyInit",
+        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
+    )?;
+    ok(
+        "C_Verify of the multi-part signature",
+        ctx.p11.verify(s, msg, &sig.data),
+    )?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
     let one = ctx.p11.sign(s, msg, Out::Buf(1024));
     ok("C_Sign", one.rv)?;
-    ok("C_VerifyInit", ctx.p11.verify_init(s, &sg.mech, sg.pair.public))?;
+    ok(
+        "C_VerifyInit",
+        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
+    )?;
     ok("C_VerifyUpdate", ctx.p11.verify_update(s, &msg[..5]))?;
     ok("C_VerifyUpdate", ctx.p11.verify_update(s, &msg[5..]))?;
-    ok("C_VerifyFinal of the single-part signature", ctx.p11.verify_final(s, &one.data))?;
+    ok(
+        "C_VerifyFinal of the single-part signature",
+        ctx.p11.verify_final(s, &one.data),
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
@@ -254,7 +352,11 @@ fn sessions_independent(ctx: &mut Ctx) -> CheckResult {
     let ea = ctx.p11.digest(a, b"first message", Out::Buf(128));
     ok("C_DigestInit", ctx.p11.digest_init(a, Some(&m)))?;
     let eb = ctx.p11.digest(a, b"second", Out::Buf(128));
-    ensure(da.data == ea.data, || "session a's digest was disturbed by session b".into())?;
-    ensure(db.data == eb.data, || "session b's digest was disturbed by session a".into())?;
+    ensure(da.data == ea.data, || {
+        "session a's digest was disturbed by session b".into()
+    })?;
+    ensure(db.data == eb.data, || {
+        "session b's digest was disturbed by session a".into()
+    })?;
     Ok(None)
 }

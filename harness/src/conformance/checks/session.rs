@@ -3,7 +3,9 @@
 
 use cryptoki_sys::*;
 
-use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs, Stop};
+use crate::conformance::check::{
+    ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs, Stop,
+};
 use crate::conformance::client::Template;
 
 const C: Chapter = Chapter::Session;
@@ -131,18 +133,32 @@ fn open_without_serial(ctx: &mut Ctx) -> CheckResult {
     if rv == CKR_OK {
         ctx.p11.close_session(h);
     }
-    expect_rv("C_OpenSession(flags = 0)", rv, CKR_SESSION_PARALLEL_NOT_SUPPORTED)?;
+    expect_rv(
+        "C_OpenSession(flags = 0)",
+        rv,
+        CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+    )?;
     Ok(None)
 }
 
 fn open_null(ctx: &mut Ctx) -> CheckResult {
-    expect_rv("C_OpenSession(phSession = NULL)", ctx.p11.open_session_null(ctx.slot), CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_OpenSession(phSession = NULL)",
+        ctx.p11.open_session_null(ctx.slot),
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(None)
 }
 
 fn expect_state(ctx: &Ctx, s: CK_SESSION_HANDLE, want: CK_STATE, what: &str) -> Result<(), Stop> {
     let got = ctx.state(s)?;
-    ensure(got == want, || format!("{what}: session state {} ({got}), expected {} ({want})", state_name(got), state_name(want)))
+    ensure(got == want, || {
+        format!(
+            "{what}: session state {} ({got}), expected {} ({want})",
+            state_name(got),
+            state_name(want)
+        )
+    })
 }
 
 /// CKS_… name.
@@ -162,12 +178,20 @@ fn public_states(ctx: &mut Ctx) -> CheckResult {
     let rw = ctx.open(true)?;
     let (rv, info) = ctx.p11.session_info(ro);
     ok("C_GetSessionInfo(R/O)", rv)?;
-    ensure(info.slotID == ctx.slot, || format!("slotID {} instead of {}", info.slotID, ctx.slot))?;
-    ensure(info.flags & CKF_SERIAL_SESSION != 0, || "CKF_SERIAL_SESSION not set".into())?;
-    ensure(info.flags & CKF_RW_SESSION == 0, || "CKF_RW_SESSION set on a read-only session".into())?;
+    ensure(info.slotID == ctx.slot, || {
+        format!("slotID {} instead of {}", info.slotID, ctx.slot)
+    })?;
+    ensure(info.flags & CKF_SERIAL_SESSION != 0, || {
+        "CKF_SERIAL_SESSION not set".into()
+    })?;
+    ensure(info.flags & CKF_RW_SESSION == 0, || {
+        "CKF_RW_SESSION set on a read-only session".into()
+    })?;
     expect_state(ctx, ro, CKS_RO_PUBLIC_SESSION, "R/O session")?;
     let (_, info) = ctx.p11.session_info(rw);
-    ensure(info.flags & CKF_RW_SESSION != 0, || "CKF_RW_SESSION not set on a read-write session".into())?;
+    ensure(info.flags & CKF_RW_SESSION != 0, || {
+        "CKF_RW_SESSION not set on a read-write session".into()
+    })?;
     expect_state(ctx, rw, CKS_RW_PUBLIC_SESSION, "R/W session")?;
     Ok(None)
 }
@@ -175,8 +199,16 @@ fn public_states(ctx: &mut Ctx) -> CheckResult {
 fn close_invalidates(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
     ok("C_CloseSession", ctx.p11.close_session(s))?;
-    expect_rv("C_GetSessionInfo(closed session)", ctx.p11.session_info(s).0, CKR_SESSION_HANDLE_INVALID)?;
-    expect_rv("C_CloseSession(closed session)", ctx.p11.close_session(s), CKR_SESSION_HANDLE_INVALID)?;
+    expect_rv(
+        "C_GetSessionInfo(closed session)",
+        ctx.p11.session_info(s).0,
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_CloseSession(closed session)",
+        ctx.p11.close_session(s),
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
     Ok(None)
 }
 
@@ -184,8 +216,16 @@ fn close_all(ctx: &mut Ctx) -> CheckResult {
     let a = ctx.open(false)?;
     let b = ctx.open(true)?;
     ok("C_CloseAllSessions", ctx.p11.close_all_sessions(ctx.slot))?;
-    expect_rv("C_GetSessionInfo(first session after C_CloseAllSessions)", ctx.p11.session_info(a).0, CKR_SESSION_HANDLE_INVALID)?;
-    expect_rv("C_GetSessionInfo(second session after C_CloseAllSessions)", ctx.p11.session_info(b).0, CKR_SESSION_HANDLE_INVALID)?;
+    expect_rv(
+        "C_GetSessionInfo(first session after C_CloseAllSessions)",
+        ctx.p11.session_info(a).0,
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
+    expect_rv(
+        "C_GetSessionInfo(second session after C_CloseAllSessions)",
+        ctx.p11.session_info(b).0,
+        CKR_SESSION_HANDLE_INVALID,
+    )?;
     Ok(None)
 }
 
@@ -193,43 +233,81 @@ fn user_login_states(ctx: &mut Ctx) -> CheckResult {
     let ro = ctx.open(false)?;
     let rw = ctx.open(true)?;
     ctx.login_user(ro)?;
-    expect_state(ctx, ro, CKS_RO_USER_FUNCTIONS, "R/O session after C_Login(CKU_USER)")?;
-    expect_state(ctx, rw, CKS_RW_USER_FUNCTIONS, "the other (R/W) session after C_Login(CKU_USER)")?;
+    expect_state(
+        ctx,
+        ro,
+        CKS_RO_USER_FUNCTIONS,
+        "R/O session after C_Login(CKU_USER)",
+    )?;
+    expect_state(
+        ctx,
+        rw,
+        CKS_RW_USER_FUNCTIONS,
+        "the other (R/W) session after C_Login(CKU_USER)",
+    )?;
     let later = ctx.open(true)?;
-    expect_state(ctx, later, CKS_RW_USER_FUNCTIONS, "a R/W session opened after C_Login")?;
+    expect_state(
+        ctx,
+        later,
+        CKS_RW_USER_FUNCTIONS,
+        "a R/W session opened after C_Login",
+    )?;
     ok("C_Logout", ctx.p11.logout(rw))?;
     expect_state(ctx, ro, CKS_RO_PUBLIC_SESSION, "R/O session after C_Logout")?;
-    expect_state(ctx, later, CKS_RW_PUBLIC_SESSION, "R/W session after C_Logout")?;
+    expect_state(
+        ctx,
+        later,
+        CKS_RW_PUBLIC_SESSION,
+        "R/W session after C_Logout",
+    )?;
     Ok(None)
 }
 
 fn login_twice(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pin = ctx.user_pin()?;
-    expect_rv("second C_Login(CKU_USER)", ctx.p11.login(s, CKU_USER, Some(&pin)), CKR_USER_ALREADY_LOGGED_IN)?;
+    expect_rv(
+        "second C_Login(CKU_USER)",
+        ctx.p11.login(s, CKU_USER, Some(&pin)),
+        CKR_USER_ALREADY_LOGGED_IN,
+    )?;
     Ok(None)
 }
 
 fn logout_not_logged_in(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(false)?;
-    expect_rv("C_Logout (nobody logged in)", ctx.p11.logout(s), CKR_USER_NOT_LOGGED_IN)?;
+    expect_rv(
+        "C_Logout (nobody logged in)",
+        ctx.p11.logout(s),
+        CKR_USER_NOT_LOGGED_IN,
+    )?;
     Ok(None)
 }
 
 fn login_bad_user_type(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.open(true)?;
     let pin = ctx.user_pin()?;
-    expect_rv("C_Login(user type 0x7e)", ctx.p11.login(s, 0x7e, Some(&pin)), CKR_USER_TYPE_INVALID)?;
+    expect_rv(
+        "C_Login(user type 0x7e)",
+        ctx.p11.login(s, 0x7e, Some(&pin)),
+        CKR_USER_TYPE_INVALID,
+    )?;
     Ok(None)
 }
 
 fn login_null_pin(ctx: &mut Ctx) -> CheckResult {
     let t = ctx.token_info()?;
     if t.flags & CKF_PROTECTED_AUTHENTICATION_PATH != 0 {
-        return Err(crate::conformance::check::skip("the token has a protected authentication path: NULL pPin is allowed"));
+        return Err(crate::conformance::check::skip(
+            "the token has a protected authentication path: NULL pPin is allowed",
+        ));
     }
     let s = ctx.open(false)?;
-    expect_rv("C_Login(CKU_USER, NULL, 4)", ctx.p11.login(s, CKU_USER, None), CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_Login(CKU_USER, NULL, 4)",
+        ctx.p11.login(s, CKU_USER, None),
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(None)
 }
 
@@ -240,7 +318,11 @@ fn so_with_ro(ctx: &mut Ctx) -> CheckResult {
     if rv == CKR_OK {
         ctx.p11.logout(ro);
     }
-    expect_rv("C_Login(CKU_SO) with a R/O session open", rv, CKR_SESSION_READ_ONLY_EXISTS)?;
+    expect_rv(
+        "C_Login(CKU_SO) with a R/O session open",
+        rv,
+        CKR_SESSION_READ_ONLY_EXISTS,
+    )?;
     Ok(None)
 }
 
@@ -249,12 +331,21 @@ fn so_states(ctx: &mut Ctx) -> CheckResult {
     let user = ctx.user_pin()?;
     let rw = ctx.open(true)?;
     ok("C_Login(CKU_SO)", ctx.p11.login(rw, CKU_SO, Some(&so)))?;
-    expect_state(ctx, rw, CKS_RW_SO_FUNCTIONS, "R/W session after C_Login(CKU_SO)")?;
+    expect_state(
+        ctx,
+        rw,
+        CKS_RW_SO_FUNCTIONS,
+        "R/W session after C_Login(CKU_SO)",
+    )?;
     let (rv, h) = ctx.p11.open_session(ctx.slot, CKF_SERIAL_SESSION);
     if rv == CKR_OK {
         ctx.p11.close_session(h);
     }
-    expect_rv("C_OpenSession(R/O) while the SO is logged in", rv, CKR_SESSION_READ_WRITE_SO_EXISTS)?;
+    expect_rv(
+        "C_OpenSession(R/O) while the SO is logged in",
+        rv,
+        CKR_SESSION_READ_WRITE_SO_EXISTS,
+    )?;
     expect_rv(
         "C_Login(CKU_USER) while the SO is logged in",
         ctx.p11.login(rw, CKU_USER, Some(&user)),
@@ -269,7 +360,12 @@ fn last_close_logs_out(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     ok("C_CloseSession", ctx.p11.close_session(s))?;
     let again = ctx.open(true)?;
-    expect_state(ctx, again, CKS_RW_PUBLIC_SESSION, "a session opened after the last one was closed")?;
+    expect_state(
+        ctx,
+        again,
+        CKS_RW_PUBLIC_SESSION,
+        "a session opened after the last one was closed",
+    )?;
     Ok(None)
 }
 
@@ -277,9 +373,16 @@ fn objects_die(ctx: &mut Ctx) -> CheckResult {
     let a = ctx.open(false)?;
     let b = ctx.open(false)?;
     let h = ctx.data_object(a, "session-object", Template::new())?;
-    ok("C_GetAttributeValue(CKA_LABEL) from another session", ctx.p11.attribute(b, h, CKA_LABEL).err().unwrap_or(CKR_OK))?;
+    ok(
+        "C_GetAttributeValue(CKA_LABEL) from another session",
+        ctx.p11.attribute(b, h, CKA_LABEL).err().unwrap_or(CKR_OK),
+    )?;
     ok("C_CloseSession", ctx.p11.close_session(a))?;
     let rv = ctx.p11.attribute(b, h, CKA_LABEL).err().unwrap_or(CKR_OK);
-    expect_rv("C_GetAttributeValue on the object after its session closed", rv, CKR_OBJECT_HANDLE_INVALID)?;
+    expect_rv(
+        "C_GetAttributeValue on the object after its session closed",
+        rv,
+        CKR_OBJECT_HANDLE_INVALID,
+    )?;
     Ok(None)
 }

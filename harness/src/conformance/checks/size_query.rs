@@ -64,10 +64,17 @@ fn digest(ctx: &mut Ctx) -> CheckResult {
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
     let q = ctx.p11.digest(s, DATA, Out::Query);
     ok("C_Digest(pDigest = NULL)", q.rv)?;
-    ensure(q.len > 0 && q.len <= 128, || format!("C_Digest(NULL) reported length {}", q.len))?;
+    ensure(q.len > 0 && q.len <= 128, || {
+        format!("C_Digest(NULL) reported length {}", q.len)
+    })?;
     let r = ctx.p11.digest(s, DATA, Out::Buf(q.len as usize));
-    ok("C_Digest after the length query (operation must still be active)", r.rv)?;
-    ensure(r.len <= q.len, || format!("digest length {} exceeds the queried {}", r.len, q.len))?;
+    ok(
+        "C_Digest after the length query (operation must still be active)",
+        r.rv,
+    )?;
+    ensure(r.len <= q.len, || {
+        format!("digest length {} exceeds the queried {}", r.len, q.len)
+    })?;
     Ok(Some(format!("{} bytes", r.len)))
 }
 
@@ -77,9 +84,14 @@ fn digest_too_small(ctx: &mut Ctx) -> CheckResult {
     ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
     let short = ctx.p11.digest(s, DATA, Out::Buf(4));
     expect_rv("C_Digest into 4 bytes", short.rv, CKR_BUFFER_TOO_SMALL)?;
-    ensure(short.len > 4, || format!("CKR_BUFFER_TOO_SMALL came with length {}", short.len))?;
+    ensure(short.len > 4, || {
+        format!("CKR_BUFFER_TOO_SMALL came with length {}", short.len)
+    })?;
     let r = ctx.p11.digest(s, DATA, Out::Buf(short.len as usize));
-    ok("C_Digest after CKR_BUFFER_TOO_SMALL (operation must still be active)", r.rv)?;
+    ok(
+        "C_Digest after CKR_BUFFER_TOO_SMALL (operation must still be active)",
+        r.rv,
+    )?;
     Ok(None)
 }
 
@@ -98,23 +110,39 @@ fn digest_final(ctx: &mut Ctx) -> CheckResult {
     expect_rv("C_DigestFinal into 1 byte", short.rv, CKR_BUFFER_TOO_SMALL)?;
     let r = ctx.p11.digest_final(s, Out::Buf(q.len as usize));
     ok("C_DigestFinal", r.rv)?;
-    ensure(r.data == single.data, || "multi-part digest differs from the single-part one".into())?;
+    ensure(r.data == single.data, || {
+        "multi-part digest differs from the single-part one".into()
+    })?;
     Ok(None)
 }
 
 fn sign(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok("C_SignInit", ctx.p11.sign_init(s, &sg.mech, sg.pair.private))?;
+    ok(
+        "C_SignInit",
+        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
+    )?;
     let q = ctx.p11.sign(s, DATA, Out::Query);
     ok("C_Sign(pSignature = NULL)", q.rv)?;
     let short = ctx.p11.sign(s, DATA, Out::Buf(1));
     expect_rv("C_Sign into 1 byte", short.rv, CKR_BUFFER_TOO_SMALL)?;
-    ensure(short.len > 1, || format!("CKR_BUFFER_TOO_SMALL came with length {}", short.len))?;
+    ensure(short.len > 1, || {
+        format!("CKR_BUFFER_TOO_SMALL came with length {}", short.len)
+    })?;
     let r = ctx.p11.sign(s, DATA, Out::Buf(q.len as usize));
-    ok("C_Sign after the length query and CKR_BUFFER_TOO_SMALL", r.rv)?;
-    ok("C_VerifyInit", ctx.p11.verify_init(s, &sg.mech, sg.pair.public))?;
-    ok("C_Verify of that signature", ctx.p11.verify(s, DATA, &r.data))?;
+    ok(
+        "C_Sign after the length query and CKR_BUFFER_TOO_SMALL",
+        r.rv,
+    )?;
+    ok(
+        "C_VerifyInit",
+        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
+    )?;
+    ok(
+        "C_Verify of that signature",
+        ctx.p11.verify(s, DATA, &r.data),
+    )?;
     Ok(Some(sg.name.to_string()))
 }
 
@@ -123,15 +151,32 @@ fn attribute(ctx: &mut Ctx) -> CheckResult {
     let h = ctx.data_object(s, "size-query", Template::new())?;
     let label = format!("{}-size-query", crate::conformance::check::LABEL_PREFIX);
     let mut q = [AttrRead::query(CKA_LABEL)];
-    ok("C_GetAttributeValue(CKA_LABEL, pValue = NULL)", ctx.p11.get_attributes(s, h, &mut q))?;
-    ensure(q[0].len as usize == label.len(), || format!("length {} for a {}-byte label", q[0].len, label.len()))?;
+    ok(
+        "C_GetAttributeValue(CKA_LABEL, pValue = NULL)",
+        ctx.p11.get_attributes(s, h, &mut q),
+    )?;
+    ensure(q[0].len as usize == label.len(), || {
+        format!("length {} for a {}-byte label", q[0].len, label.len())
+    })?;
     let mut r = [AttrRead::sized(CKA_LABEL, label.len())];
-    ok("C_GetAttributeValue(CKA_LABEL, exact buffer)", ctx.p11.get_attributes(s, h, &mut r))?;
-    ensure(r[0].value() == Some(label.as_bytes()), || "the label read back differs".into())?;
+    ok(
+        "C_GetAttributeValue(CKA_LABEL, exact buffer)",
+        ctx.p11.get_attributes(s, h, &mut r),
+    )?;
+    ensure(r[0].value() == Some(label.as_bytes()), || {
+        "the label read back differs".into()
+    })?;
     let mut short = [AttrRead::sized(CKA_LABEL, 3)];
-    expect_rv("C_GetAttributeValue(CKA_LABEL, 3-byte buffer)", ctx.p11.get_attributes(s, h, &mut short), CKR_BUFFER_TOO_SMALL)?;
+    expect_rv(
+        "C_GetAttributeValue(CKA_LABEL, 3-byte buffer)",
+        ctx.p11.get_attributes(s, h, &mut short),
+        CKR_BUFFER_TOO_SMALL,
+    )?;
     ensure(short[0].len == CK_UNAVAILABLE_INFORMATION, || {
-        format!("ulValueLen after CKR_BUFFER_TOO_SMALL is {}, expected CK_UNAVAILABLE_INFORMATION", short[0].len)
+        format!(
+            "ulValueLen after CKR_BUFFER_TOO_SMALL is {}, expected CK_UNAVAILABLE_INFORMATION",
+            short[0].len
+        )
     })?;
     Ok(None)
 }

@@ -3,7 +3,10 @@
 use cryptoki_sys::*;
 use tokenemu_core::names::mechanism_name;
 
-use crate::conformance::check::{ensure, expect_one_of, expect_rv, fail, is_blank_padded, ok, Chapter, Check, CheckResult, Ctx, Needs};
+use crate::conformance::check::{
+    ensure, expect_one_of, expect_rv, fail, is_blank_padded, ok, Chapter, Check, CheckResult, Ctx,
+    Needs,
+};
 use crate::conformance::client::Out;
 
 const C: Chapter = Chapter::SlotToken;
@@ -111,43 +114,90 @@ fn slot_list(ctx: &mut Ctx) -> CheckResult {
     ensure(n >= 1, || "C_GetSlotList reports 0 slots".into())?;
     let full = ctx.p11.slot_list(false, Out::Buf(n));
     ok("C_GetSlotList(FALSE, buffer of the queried count)", full.rv)?;
-    ensure(full.len as usize == n, || format!("count changed from {n} to {}", full.len))?;
+    ensure(full.len as usize == n, || {
+        format!("count changed from {n} to {}", full.len)
+    })?;
     if n >= 2 {
         let short = ctx.p11.slot_list(false, Out::Buf(n - 1));
-        expect_rv("C_GetSlotList(FALSE, buffer one short)", short.rv, CKR_BUFFER_TOO_SMALL)?;
-        ensure(short.len as usize == n, || format!("CKR_BUFFER_TOO_SMALL came with count {} instead of {n}", short.len))?;
+        expect_rv(
+            "C_GetSlotList(FALSE, buffer one short)",
+            short.rv,
+            CKR_BUFFER_TOO_SMALL,
+        )?;
+        ensure(short.len as usize == n, || {
+            format!(
+                "CKR_BUFFER_TOO_SMALL came with count {} instead of {n}",
+                short.len
+            )
+        })?;
     }
     let pq = ctx.p11.slot_list(true, Out::Query);
     ok("C_GetSlotList(TRUE, NULL)", pq.rv)?;
     let present = ctx.p11.slot_list(true, Out::Buf(pq.len as usize));
     ok("C_GetSlotList(TRUE, buffer)", present.rv)?;
     for s in &present.data {
-        ensure(full.data.contains(s), || format!("slot {s} is present but not in the full list"))?;
+        ensure(full.data.contains(s), || {
+            format!("slot {s} is present but not in the full list")
+        })?;
     }
-    ensure(present.data.contains(&ctx.slot), || format!("the slot under test ({}) is not in the list of slots with a token", ctx.slot))?;
-    Ok(Some(format!("{n} slot(s), {} with a token", present.data.len())))
+    ensure(present.data.contains(&ctx.slot), || {
+        format!(
+            "the slot under test ({}) is not in the list of slots with a token",
+            ctx.slot
+        )
+    })?;
+    Ok(Some(format!(
+        "{n} slot(s), {} with a token",
+        present.data.len()
+    )))
 }
 
 fn slot_list_null(ctx: &mut Ctx) -> CheckResult {
-    expect_rv("C_GetSlotList(FALSE, NULL, NULL)", ctx.p11.slot_list(false, Out::NullLen).rv, CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_GetSlotList(FALSE, NULL, NULL)",
+        ctx.p11.slot_list(false, Out::NullLen).rv,
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(None)
 }
 
 fn slot_info(ctx: &mut Ctx) -> CheckResult {
     let (rv, info) = ctx.p11.slot_info(ctx.slot);
     ok("C_GetSlotInfo", rv)?;
-    ensure(info.flags & CKF_TOKEN_PRESENT != 0, || "CKF_TOKEN_PRESENT is not set for the slot under test".into())?;
-    ensure(is_blank_padded(&info.slotDescription), || "slotDescription is not blank-padded UTF-8".into())?;
-    ensure(is_blank_padded(&info.manufacturerID), || "manufacturerID is not blank-padded UTF-8".into())?;
+    ensure(info.flags & CKF_TOKEN_PRESENT != 0, || {
+        "CKF_TOKEN_PRESENT is not set for the slot under test".into()
+    })?;
+    ensure(is_blank_padded(&info.slotDescription), || {
+        "slotDescription is not blank-padded UTF-8".into()
+    })?;
+    ensure(is_blank_padded(&info.manufacturerID), || {
+        "manufacturerID is not blank-padded UTF-8".into()
+    })?;
     Ok(None)
 }
 
 fn invalid_slot(ctx: &mut Ctx) -> CheckResult {
     let bad = unknown_slot(ctx);
-    expect_rv("C_GetSlotInfo(unknown slot)", ctx.p11.slot_info(bad).0, CKR_SLOT_ID_INVALID)?;
-    expect_rv("C_GetTokenInfo(unknown slot)", ctx.p11.token_info(bad).0, CKR_SLOT_ID_INVALID)?;
-    expect_rv("C_GetMechanismList(unknown slot)", ctx.p11.mechanism_list(bad, Out::Query).rv, CKR_SLOT_ID_INVALID)?;
-    expect_rv("C_GetMechanismInfo(unknown slot)", ctx.p11.mechanism_info(bad, CKM_SHA256).0, CKR_SLOT_ID_INVALID)?;
+    expect_rv(
+        "C_GetSlotInfo(unknown slot)",
+        ctx.p11.slot_info(bad).0,
+        CKR_SLOT_ID_INVALID,
+    )?;
+    expect_rv(
+        "C_GetTokenInfo(unknown slot)",
+        ctx.p11.token_info(bad).0,
+        CKR_SLOT_ID_INVALID,
+    )?;
+    expect_rv(
+        "C_GetMechanismList(unknown slot)",
+        ctx.p11.mechanism_list(bad, Out::Query).rv,
+        CKR_SLOT_ID_INVALID,
+    )?;
+    expect_rv(
+        "C_GetMechanismInfo(unknown slot)",
+        ctx.p11.mechanism_info(bad, CKM_SHA256).0,
+        CKR_SLOT_ID_INVALID,
+    )?;
     let (rv, h) = ctx.p11.open_session(bad, CKF_SERIAL_SESSION);
     if rv == CKR_OK {
         ctx.p11.close_session(h);
@@ -158,32 +208,54 @@ fn invalid_slot(ctx: &mut Ctx) -> CheckResult {
 
 fn token_info(ctx: &mut Ctx) -> CheckResult {
     let t = ctx.token_info()?;
-    ensure(t.flags & CKF_TOKEN_INITIALIZED != 0, || "CKF_TOKEN_INITIALIZED is not set".into())?;
+    ensure(t.flags & CKF_TOKEN_INITIALIZED != 0, || {
+        "CKF_TOKEN_INITIALIZED is not set".into()
+    })?;
     for (name, f) in [
         ("label", &t.label[..]),
         ("manufacturerID", &t.manufacturerID[..]),
         ("model", &t.model[..]),
         ("serialNumber", &t.serialNumber[..]),
     ] {
-        ensure(is_blank_padded(f), || format!("{name} is not blank-padded UTF-8"))?;
+        ensure(is_blank_padded(f), || {
+            format!("{name} is not blank-padded UTF-8")
+        })?;
     }
-    ensure(t.ulMinPinLen <= t.ulMaxPinLen, || format!("ulMinPinLen {} > ulMaxPinLen {}", t.ulMinPinLen, t.ulMaxPinLen))?;
+    ensure(t.ulMinPinLen <= t.ulMaxPinLen, || {
+        format!(
+            "ulMinPinLen {} > ulMaxPinLen {}",
+            t.ulMinPinLen, t.ulMaxPinLen
+        )
+    })?;
     let special = |v: CK_ULONG| v == CK_UNAVAILABLE_INFORMATION || v == CK_EFFECTIVELY_INFINITE;
     if !special(t.ulMaxSessionCount) && !special(t.ulSessionCount) {
         ensure(t.ulSessionCount <= t.ulMaxSessionCount, || {
-            format!("ulSessionCount {} > ulMaxSessionCount {}", t.ulSessionCount, t.ulMaxSessionCount)
+            format!(
+                "ulSessionCount {} > ulMaxSessionCount {}",
+                t.ulSessionCount, t.ulMaxSessionCount
+            )
         })?;
     }
     if !special(t.ulMaxRwSessionCount) && !special(t.ulRwSessionCount) {
         ensure(t.ulRwSessionCount <= t.ulMaxRwSessionCount, || {
-            format!("ulRwSessionCount {} > ulMaxRwSessionCount {}", t.ulRwSessionCount, t.ulMaxRwSessionCount)
+            format!(
+                "ulRwSessionCount {} > ulMaxRwSessionCount {}",
+                t.ulRwSessionCount, t.ulMaxRwSessionCount
+            )
         })?;
     }
-    Ok(Some(format!("PIN length {}–{}", t.ulMinPinLen, t.ulMaxPinLen)))
+    Ok(Some(format!(
+        "PIN length {}–{}",
+        t.ulMinPinLen, t.ulMaxPinLen
+    )))
 }
 
 fn token_info_null(ctx: &mut Ctx) -> CheckResult {
-    expect_rv("C_GetTokenInfo(slot, NULL)", ctx.p11.token_info_null(ctx.slot), CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_GetTokenInfo(slot, NULL)",
+        ctx.p11.token_info_null(ctx.slot),
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(None)
 }
 
@@ -193,14 +265,29 @@ fn mechanism_list(ctx: &mut Ctx) -> CheckResult {
     let n = q.len as usize;
     if n >= 1 {
         let short = ctx.p11.mechanism_list(ctx.slot, Out::Buf(n - 1));
-        expect_rv("C_GetMechanismList(buffer one short)", short.rv, CKR_BUFFER_TOO_SMALL)?;
-        ensure(short.len as usize == n, || format!("CKR_BUFFER_TOO_SMALL came with count {} instead of {n}", short.len))?;
+        expect_rv(
+            "C_GetMechanismList(buffer one short)",
+            short.rv,
+            CKR_BUFFER_TOO_SMALL,
+        )?;
+        ensure(short.len as usize == n, || {
+            format!(
+                "CKR_BUFFER_TOO_SMALL came with count {} instead of {n}",
+                short.len
+            )
+        })?;
     }
     let full = ctx.p11.mechanism_list(ctx.slot, Out::Buf(n));
     ok("C_GetMechanismList(buffer)", full.rv)?;
-    ensure(full.data.len() == n, || format!("queried {n} mechanisms, got {}", full.data.len()))?;
+    ensure(full.data.len() == n, || {
+        format!("queried {n} mechanisms, got {}", full.data.len())
+    })?;
     let null = ctx.p11.mechanism_list(ctx.slot, Out::NullLen);
-    expect_rv("C_GetMechanismList(pulCount = NULL)", null.rv, CKR_ARGUMENTS_BAD)?;
+    expect_rv(
+        "C_GetMechanismList(pulCount = NULL)",
+        null.rv,
+        CKR_ARGUMENTS_BAD,
+    )?;
     Ok(Some(format!("{n} mechanisms")))
 }
 
@@ -213,9 +300,20 @@ fn mechanism_info(ctx: &mut Ctx) -> CheckResult {
         let (rv, info) = ctx.p11.mechanism_info(ctx.slot, m);
         ok(&format!("C_GetMechanismInfo({})", mechanism_name(m)), rv)?;
         ensure(info.ulMinKeySize <= info.ulMaxKeySize, || {
-            format!("{}: ulMinKeySize {} > ulMaxKeySize {}", mechanism_name(m), info.ulMinKeySize, info.ulMaxKeySize)
+            format!(
+                "{}: ulMinKeySize {} > ulMaxKeySize {}",
+                mechanism_name(m),
+                info.ulMinKeySize,
+                info.ulMaxKeySize
+            )
         })?;
-        ensure(info.flags & functions != 0, || format!("{}: no function flag set (flags {:#x})", mechanism_name(m), info.flags))?;
+        ensure(info.flags & functions != 0, || {
+            format!(
+                "{}: no function flag set (flags {:#x})",
+                mechanism_name(m),
+                info.flags
+            )
+        })?;
     }
     Ok(Some(format!("{} mechanisms", ctx.mechanisms.len())))
 }
@@ -226,7 +324,11 @@ fn mechanism_info_unlisted(ctx: &mut Ctx) -> CheckResult {
     while ctx.has(m) {
         m += 1;
     }
-    expect_rv("C_GetMechanismInfo(unlisted mechanism)", ctx.p11.mechanism_info(ctx.slot, m).0, CKR_MECHANISM_INVALID)?;
+    expect_rv(
+        "C_GetMechanismInfo(unlisted mechanism)",
+        ctx.p11.mechanism_info(ctx.slot, m).0,
+        CKR_MECHANISM_INVALID,
+    )?;
     Ok(None)
 }
 
@@ -239,7 +341,9 @@ fn wait_for_slot_event(ctx: &mut Ctx) -> CheckResult {
         &[CKR_NO_EVENT, CKR_OK, CKR_FUNCTION_NOT_SUPPORTED],
     )?;
     if started.elapsed() > std::time::Duration::from_secs(2) {
-        return Err(fail("C_WaitForSlotEvent(CKF_DONT_BLOCK) blocked for more than 2 s"));
+        return Err(fail(
+            "C_WaitForSlotEvent(CKF_DONT_BLOCK) blocked for more than 2 s",
+        ));
     }
     Ok(Some(note))
 }

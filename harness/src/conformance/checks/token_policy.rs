@@ -6,7 +6,9 @@
 
 use cryptoki_sys::*;
 
-use crate::conformance::check::{ensure, expect_rv, fail, ok, skip, Chapter, Check, CheckResult, Ctx, Needs, Stop};
+use crate::conformance::check::{
+    ensure, expect_rv, fail, ok, skip, Chapter, Check, CheckResult, Ctx, Needs, Stop,
+};
 use crate::conformance::client::Template;
 
 const C: Chapter = Chapter::TokenPolicy;
@@ -90,19 +92,33 @@ fn pin_lengths(ctx: &mut Ctx) -> CheckResult {
     let t = ctx.token_info()?;
     let pin = ctx.user_pin()?;
     ensure(t.ulMinPinLen >= 1, || "ulMinPinLen is 0".into())?;
-    ensure(t.ulMaxPinLen >= t.ulMinPinLen, || format!("ulMaxPinLen {} < ulMinPinLen {}", t.ulMaxPinLen, t.ulMinPinLen))?;
+    ensure(t.ulMaxPinLen >= t.ulMinPinLen, || {
+        format!(
+            "ulMaxPinLen {} < ulMinPinLen {}",
+            t.ulMaxPinLen, t.ulMinPinLen
+        )
+    })?;
     let n = pin.len() as CK_ULONG;
     ensure((t.ulMinPinLen..=t.ulMaxPinLen).contains(&n), || {
-        format!("the working user PIN has {n} characters, outside {}–{}", t.ulMinPinLen, t.ulMaxPinLen)
+        format!(
+            "the working user PIN has {n} characters, outside {}–{}",
+            t.ulMinPinLen, t.ulMaxPinLen
+        )
     })?;
     Ok(Some(format!("{}–{}", t.ulMinPinLen, t.ulMaxPinLen)))
 }
 
 fn user_pin_initialized(ctx: &mut Ctx) -> CheckResult {
     let t = ctx.token_info()?;
-    ensure(t.flags & CKF_USER_PIN_INITIALIZED != 0, || "CKF_USER_PIN_INITIALIZED is not set".into())?;
-    ensure(t.flags & CKF_USER_PIN_LOCKED == 0, || "CKF_USER_PIN_LOCKED is set".into())?;
-    ensure(t.flags & CKF_SO_PIN_LOCKED == 0, || "CKF_SO_PIN_LOCKED is set".into())?;
+    ensure(t.flags & CKF_USER_PIN_INITIALIZED != 0, || {
+        "CKF_USER_PIN_INITIALIZED is not set".into()
+    })?;
+    ensure(t.flags & CKF_USER_PIN_LOCKED == 0, || {
+        "CKF_USER_PIN_LOCKED is set".into()
+    })?;
+    ensure(t.flags & CKF_SO_PIN_LOCKED == 0, || {
+        "CKF_SO_PIN_LOCKED is set".into()
+    })?;
     Ok(None)
 }
 
@@ -115,14 +131,30 @@ fn set_pin_length_range(ctx: &mut Ctx) -> CheckResult {
     if rv_long == CKR_OK {
         ctx.p11.set_pin(s, &long, &pin);
     }
-    expect_rv(&format!("C_SetPIN(new PIN of {} characters, max {})", long.len(), t.ulMaxPinLen), rv_long, CKR_PIN_LEN_RANGE)?;
+    expect_rv(
+        &format!(
+            "C_SetPIN(new PIN of {} characters, max {})",
+            long.len(),
+            t.ulMaxPinLen
+        ),
+        rv_long,
+        CKR_PIN_LEN_RANGE,
+    )?;
     if t.ulMinPinLen > 1 {
         let short = vec![b'7'; t.ulMinPinLen as usize - 1];
         let rv_short = ctx.p11.set_pin(s, &pin, &short);
         if rv_short == CKR_OK {
             ctx.p11.set_pin(s, &short, &pin);
         }
-        expect_rv(&format!("C_SetPIN(new PIN of {} characters, min {})", short.len(), t.ulMinPinLen), rv_short, CKR_PIN_LEN_RANGE)?;
+        expect_rv(
+            &format!(
+                "C_SetPIN(new PIN of {} characters, min {})",
+                short.len(),
+                t.ulMinPinLen
+            ),
+            rv_short,
+            CKR_PIN_LEN_RANGE,
+        )?;
     }
     Ok(None)
 }
@@ -136,7 +168,11 @@ fn set_pin_roundtrip(ctx: &mut Ctx) -> CheckResult {
     ok("C_SetPIN(old, new)", ctx.p11.set_pin(s, &pin, &new))?;
     let result = (|| -> Result<(), Stop> {
         ok("C_Logout", ctx.p11.logout(s))?;
-        expect_rv("C_Login(old PIN)", ctx.p11.login(s, CKU_USER, Some(&pin)), CKR_PIN_INCORRECT)?;
+        expect_rv(
+            "C_Login(old PIN)",
+            ctx.p11.login(s, CKU_USER, Some(&pin)),
+            CKR_PIN_INCORRECT,
+        )?;
         ok("C_Login(new PIN)", ctx.p11.login(s, CKU_USER, Some(&new)))?;
         Ok(())
     })();
@@ -153,12 +189,20 @@ fn wrong_pin_count_low(ctx: &mut Ctx) -> CheckResult {
     let pin = ctx.user_pin()?;
     let s = ctx.open(true)?;
     let wrong = wrong_pin(&pin, t.ulMinPinLen as usize);
-    expect_rv("C_Login(wrong PIN)", ctx.p11.login(s, CKU_USER, Some(&wrong)), CKR_PIN_INCORRECT)?;
+    expect_rv(
+        "C_Login(wrong PIN)",
+        ctx.p11.login(s, CKU_USER, Some(&wrong)),
+        CKR_PIN_INCORRECT,
+    )?;
     let after = ctx.token_info()?;
     ok("C_Login(right PIN)", ctx.p11.login(s, CKU_USER, Some(&pin)))?;
     let cleared = ctx.token_info()?;
-    ensure(after.flags & CKF_USER_PIN_COUNT_LOW != 0, || "CKF_USER_PIN_COUNT_LOW is not set after a wrong PIN".into())?;
-    ensure(cleared.flags & CKF_USER_PIN_COUNT_LOW == 0, || "CKF_USER_PIN_COUNT_LOW is still set after a successful login".into())?;
+    ensure(after.flags & CKF_USER_PIN_COUNT_LOW != 0, || {
+        "CKF_USER_PIN_COUNT_LOW is not set after a wrong PIN".into()
+    })?;
+    ensure(cleared.flags & CKF_USER_PIN_COUNT_LOW == 0, || {
+        "CKF_USER_PIN_COUNT_LOW is still set after a successful login".into()
+    })?;
     Ok(None)
 }
 
@@ -182,7 +226,10 @@ fn pin_lock_and_unlock(ctx: &mut Ctx) -> CheckResult {
         if rv != CKR_PIN_INCORRECT {
             // Whatever happens, try to leave the user PIN usable.
             let _ = ctx.p11.login(s, CKU_USER, Some(&pin));
-            return Err(Stop::Fail { message: format!("C_Login(wrong PIN) attempt {attempts}"), rv: Some(rv) });
+            return Err(Stop::Fail {
+                message: format!("C_Login(wrong PIN) attempt {attempts}"),
+                rv: Some(rv),
+            });
         }
         if ctx.token_info()?.flags & CKF_USER_PIN_FINAL_TRY != 0 {
             saw_final_try = true;
@@ -190,8 +237,13 @@ fn pin_lock_and_unlock(ctx: &mut Ctx) -> CheckResult {
     };
     if !locked {
         // Reset the counter so the token stays as it was.
-        ok("C_Login(right PIN) after the attempts", ctx.p11.login(s, CKU_USER, Some(&pin)))?;
-        return Err(fail(format!("{MAX_WRONG_ATTEMPTS} wrong PINs did not lock the user PIN (no CKR_PIN_LOCKED)")));
+        ok(
+            "C_Login(right PIN) after the attempts",
+            ctx.p11.login(s, CKU_USER, Some(&pin)),
+        )?;
+        return Err(fail(format!(
+            "{MAX_WRONG_ATTEMPTS} wrong PINs did not lock the user PIN (no CKR_PIN_LOCKED)"
+        )));
     }
     let flags = ctx.token_info()?.flags;
     let right = ctx.p11.login(s, CKU_USER, Some(&pin));
@@ -200,14 +252,19 @@ fn pin_lock_and_unlock(ctx: &mut Ctx) -> CheckResult {
     ok("C_InitPIN (unlock)", ctx.p11.init_pin(s, &pin))?;
     ok("C_Logout (SO)", ctx.p11.logout(s))?;
     let unlocked = ctx.p11.login(s, CKU_USER, Some(&pin));
-    ensure(flags & CKF_USER_PIN_LOCKED != 0, || "CKF_USER_PIN_LOCKED is not set on a locked PIN".into())?;
+    ensure(flags & CKF_USER_PIN_LOCKED != 0, || {
+        "CKF_USER_PIN_LOCKED is not set on a locked PIN".into()
+    })?;
     expect_rv("C_Login(right PIN) on a locked PIN", right, CKR_PIN_LOCKED)?;
-    ensure(saw_final_try, || "CKF_USER_PIN_FINAL_TRY was never set before the lock".into())?;
+    ensure(saw_final_try, || {
+        "CKF_USER_PIN_FINAL_TRY was never set before the lock".into()
+    })?;
     ok("C_Login(right PIN) after C_InitPIN", unlocked)?;
     let after = ctx.token_info()?.flags;
-    ensure(after & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY) == 0, || {
-        format!("PIN flags still set after the unlock and a login: {after:#x}")
-    })?;
+    ensure(
+        after & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY) == 0,
+        || format!("PIN flags still set after the unlock and a login: {after:#x}"),
+    )?;
     Ok(Some(format!("locked after {attempts} wrong PINs")))
 }
 
@@ -219,7 +276,11 @@ fn init_token(ctx: &mut Ctx) -> CheckResult {
     let label = "tokenemu-conformance-erased-by-init";
     let (rv, _) = ctx.p11.create_object(
         s,
-        &Template::new().ulong(CKA_CLASS, CKO_DATA).bool(CKA_TOKEN, true).bool(CKA_PRIVATE, false).text(CKA_LABEL, label),
+        &Template::new()
+            .ulong(CKA_CLASS, CKO_DATA)
+            .bool(CKA_TOKEN, true)
+            .bool(CKA_PRIVATE, false)
+            .text(CKA_LABEL, label),
     );
     ok("C_CreateObject(token data object)", rv)?;
     let busy = ctx.p11.init_token(ctx.slot, &so, &ctx.label);
@@ -236,14 +297,26 @@ fn init_token(ctx: &mut Ctx) -> CheckResult {
     ok("C_InitPIN", ctx.p11.init_pin(s, &pin))?;
     ok("C_Logout", ctx.p11.logout(s))?;
     let t = ctx.token_info()?;
-    ensure(t.flags & CKF_USER_PIN_INITIALIZED != 0, || "CKF_USER_PIN_INITIALIZED not set after C_InitPIN".into())?;
+    ensure(t.flags & CKF_USER_PIN_INITIALIZED != 0, || {
+        "CKF_USER_PIN_INITIALIZED not set after C_InitPIN".into()
+    })?;
     let got = crate::conformance::check::padded(&t.label);
-    ensure(got == ctx.label, || format!("label after C_InitToken is {got:?}, expected {:?}", ctx.label))?;
+    ensure(got == ctx.label, || {
+        format!(
+            "label after C_InitToken is {got:?}, expected {:?}",
+            ctx.label
+        )
+    })?;
     ctx.login_user(s)?;
     let left = ctx
         .p11
         .find_all(s, &Template::new().text(CKA_LABEL, label))
-        .map_err(|rv| Stop::Fail { message: "C_FindObjects after C_InitToken".into(), rv: Some(rv) })?;
-    ensure(left.is_empty(), || "a token object survived C_InitToken".into())?;
+        .map_err(|rv| Stop::Fail {
+            message: "C_FindObjects after C_InitToken".into(),
+            rv: Some(rv),
+        })?;
+    ensure(left.is_empty(), || {
+        "a token object survived C_InitToken".into()
+    })?;
     Ok(None)
 }
