@@ -58,6 +58,14 @@ pub fn checks() -> Vec<Check> {
             run: template_incomplete,
         },
         Check {
+            id: "errors.template-inconsistent",
+            chapter: C,
+            title: "C_CreateObject with CKA_LABEL given twice with different values → CKR_TEMPLATE_INCONSISTENT",
+            spec: "base v3.0 §4.1.1 Creating objects, item 5: two different values for the same attribute are inconsistent (v2.40 §4.1.1)",
+            needs: Needs::NONE,
+            run: template_inconsistent,
+        },
+        Check {
             id: "errors.attribute-value-invalid",
             chapter: C,
             title: "C_CreateObject with a CK_BBOOL of 4 bytes → CKR_ATTRIBUTE_VALUE_INVALID",
@@ -259,6 +267,26 @@ fn template_incomplete(ctx: &mut Ctx) -> CheckResult {
         "C_CreateObject(no CKA_CLASS)",
         ctx.p11.create_object(s, &t).0,
         CKR_TEMPLATE_INCOMPLETE,
+    )?;
+    Ok(None)
+}
+
+fn template_inconsistent(ctx: &mut Ctx) -> CheckResult {
+    let s = ctx.open(false)?;
+    let t = Template::new()
+        .ulong(CKA_CLASS, CKO_DATA)
+        .bool(CKA_TOKEN, false)
+        .bool(CKA_PRIVATE, false)
+        .text(CKA_LABEL, "tokenemu-conformance-first")
+        .text(CKA_LABEL, "tokenemu-conformance-second");
+    let (rv, h) = ctx.p11.create_object(s, &t);
+    if rv == CKR_OK {
+        ctx.p11.destroy_object(s, h);
+    }
+    expect_rv(
+        "C_CreateObject(CKA_LABEL twice, different values)",
+        rv,
+        CKR_TEMPLATE_INCONSISTENT,
     )?;
     Ok(None)
 }
