@@ -43,6 +43,13 @@ pub fn junit_xml(report: &RunReport) -> anyhow::Result<String> {
                 status,
             );
             tc.set_classname(s.name());
+            if let Some(trace) = &step.trace {
+                tc.set_system_out(format!(
+                    "PKCS#11 calls during this step (module trace, {}):\n{}\n",
+                    trace.file,
+                    trace.calls.join("\n")
+                ));
+            }
             tc.set_time(std::time::Duration::from_millis(step.duration_ms));
             suite.add_test_case(tc);
         }

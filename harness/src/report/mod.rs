@@ -50,6 +50,20 @@ pub struct StepReport {
     pub outputs: BTreeMap<String, String>,
     /// The error the step got (`CODE: message`), expected or not.
     pub error: Option<String>,
+    /// For a failed step on the emulator: the module's calls during the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<StepTrace>,
+}
+
+/// The module's own record of a failed step's PKCS#11 calls (its
+/// `TOKENEMU_TRACE` lines written between the step's start and end).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTrace {
+    /// The JSON-lines file holding them, in the scenario's output directory
+    /// (`tokenemu trace FILE` prints it readably).
+    pub file: String,
+    /// The same calls, one readable line each.
+    pub calls: Vec<String>,
 }
 
 /// One scenario on one profile (or module).

@@ -71,7 +71,57 @@ struct Setup {
     user_pin: String,
     so_pin: String,
     store: Option<PathBuf>,
+    /// The emulator's call trace (`TOKENEMU_TRACE`) for this scenario.
+    trace: Option<PathBuf>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// The emulator's call trace of a whole scenario, in its output directory.
+pub const TRACE_FILE: &str = "pkcs11-trace.jsonl";
+
+/// Now, in the trace's unit (µs since the Unix epoch).
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The trace records this process wrote between `from_us` and `to_us`, saved
+/// as `step-NN-<id>.trace.jsonl` next to the scenario's other artifacts.
+fn step_trace(
+    trace: &Path,
+    out_dir: &Path,
+    step: &StepReport,
+    from_us: u64,
+    to_us: u64,
+) -> Option<crate::report::StepTrace> {
+    let pid = u64::from(std::process::id());
+    let records: Vec<serde_json::Value> =
+        crate::trace_cmd::read_records(trace, &crate::trace_cmd::Filter::default())
+            .map_err(|e| tracing::warn!("step trace: {e:#}"))
+            .ok()?
+            .into_iter()
+            .filter(|r| {
+                r["pid"].as_u64() == Some(pid)
+                    && r["ts_us"]
+                        .as_u64()
+                        .is_some_and(|t| (from_us..=to_us).contains(&t))
+            })
+            .collect();
+    let name = format!("step-{:02}-{}.trace.jsonl", step.index, step.id);
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    if let Err(e) = std::fs::write(out_dir.join(&name), text) {
+        tracing::warn!("step trace {name}: {e}");
+        return None;
+    }
+    let base = records.first().and_then(|r| r["ts_us"].as_u64()).unwrap_or(0);
+    Some(crate::report::StepTrace {
+        file: name,
+        calls: records
+            .iter()
+            .map(|r| crate::trace_cmd::format_record(r, base))
+            .collect(),
+    })
 }
 
 fn env_pin(var: &Option<String>, what: &str) -> Result<String, String> {
@@ -85,7 +135,7 @@ fn env_pin(var: &Option<String>, what: &str) -> Result<String, String> {
     }
 }
 
-fn setup(profile: Option<&str>, cfg: &RunConfig) -> Result<Setup, String> {
+fn setup(profile: Option<&str>, cfg: &RunConfig, out_dir: &Path) -> Result<Setup, String> {
     match (&cfg.module, profile) {
         (None, Some(profile)) => {
             let p = tokenemu_core::profile::Profile::builtin(profile)
@@ -104,6 +154,17 @@ fn setup(profile: Option<&str>, cfg: &RunConfig) -> Result<Setup, String> {
             std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;
             // The module reads TOKENEMU_CONF in C_Initialize: set it first.
             std::env::set_var(tokenemu_core::config::CONF_ENV, &conf);
+            // And the call trace, so a failed step's report can show the
+            // module's own record of its calls.
+            std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+            let trace = out_dir.join(TRACE_FILE);
+            match std::fs::remove_file(&trace) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("{}: {e}", trace.display()))
+                }
+                _ => {}
+            }
+            std::env::set_var(tokenemu_core::hooks::TRACE_ENV, &trace);
             let module = match &cfg.emulator_module {
                 Some(m) => m.clone(),
                 None => crate::list::module_path(None).map_err(|e| format!("{e:#}"))?,
@@ -114,6 +175,7 @@ fn setup(profile: Option<&str>, cfg: &RunConfig) -> Result<Setup, String> {
                 user_pin: p.pin.default_user_pin.clone(),
                 so_pin: p.pin.default_so_pin.clone(),
                 store: Some(store),
+                trace: Some(trace),
                 _tmp: Some(tmp),
             })
         }
@@ -126,6 +188,7 @@ fn setup(profile: Option<&str>, cfg: &RunConfig) -> Result<Setup, String> {
                 user_pin,
                 so_pin,
                 store: None,
+                trace: None,
                 _tmp: None,
             })
         }
@@ -193,7 +256,7 @@ fn run_inner(
     obs: &mut dyn Observer,
 ) -> Result<(), String> {
     let h = &sc.header;
-    let setup = setup(profile, cfg)?;
+    let setup = setup(profile, cfg, out_dir)?;
     let mut clock = Clock::new(sc.start);
     let prov = Provision::load(&cfg.provision_dir, &h.provision)?;
     let mut kisc = Kisc::new(h.seed, clock.now).map_err(|e| e.to_string())?;
@@ -269,6 +332,7 @@ fn run_inner(
             calls: Vec::new(),
             outputs: BTreeMap::new(),
             error: None,
+            trace: None,
         };
         let emulator = cfg.module.is_none();
         let skip_reason = if let Some(why) = cfg
@@ -301,7 +365,9 @@ fn run_inner(
                 out_dir: out_dir.to_path_buf(),
                 emulator_store: setup.store.clone(),
             };
+            let from_us = now_us();
             let outcome = execute(step, &env, &mut world, &mut clock, &vars);
+            let to_us = now_us();
             r.calls = setup.token.take_calls();
             match judge(step, outcome, &vars) {
                 Ok(outputs) => {
@@ -334,6 +400,9 @@ fn run_inner(
             }
             if r.status == Status::Failed {
                 failed_at = Some(step.def.id.clone());
+                if let Some(trace) = &setup.trace {
+                    r.trace = step_trace(trace, out_dir, &r, from_us, to_us);
+                }
             }
         }
         r.duration_ms = t0.elapsed().as_millis() as u64;
