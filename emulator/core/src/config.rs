@@ -12,6 +12,10 @@
 //! description = "…"           # optional; overrides the profile's slot description
 //! latency = false             # optional; calls take as long as the real token's
 //! fault_seed = 42             # optional; seed of the random faults below
+//! memory = "unlimited"        # optional; object storage in bytes (CKR_DEVICE_MEMORY
+//!                             # beyond), or "unlimited"; default: the profile's figure
+//! max_objects = 0             # optional; most token objects, 0 = no limit; default: the profile's
+//! max_sessions = 0            # optional; most open sessions, 0 = no limit; default: the profile's
 //!
 //! [[slot.fault]]              # optional, any number: injected faults (see `hooks`)
 //! function = "C_Sign"         # a C function name, or "*"
@@ -62,6 +66,51 @@ struct RawSlot {
     fault_seed: u64,
     #[serde(default)]
     fault: Vec<FaultRule>,
+    memory: Option<MemorySetting>,
+    max_objects: Option<usize>,
+    max_sessions: Option<crate::ck::CK_ULONG>,
+}
+
+/// `memory = 81920` or `memory = "unlimited"` in a `[[slot]]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+enum MemorySetting {
+    Bytes(crate::ck::CK_ULONG),
+    Word(MemoryWord),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum MemoryWord {
+    Unlimited,
+}
+
+/// Applies a slot's limit overrides to its copy of the profile.
+fn with_limits(mut profile: Profile, s: &RawSlot) -> Profile {
+    let t = &mut profile.token;
+    match s.memory {
+        Some(MemorySetting::Bytes(n)) => {
+            t.memory = n;
+            t.total_public_memory = n;
+            t.total_private_memory = n;
+        }
+        Some(MemorySetting::Word(MemoryWord::Unlimited)) => {
+            t.memory = 0;
+            t.total_public_memory = crate::ck::CK_UNAVAILABLE_INFORMATION;
+            t.total_private_memory = crate::ck::CK_UNAVAILABLE_INFORMATION;
+        }
+        None => {}
+    }
+    if let Some(n) = s.max_objects {
+        t.max_objects = n;
+    }
+    if let Some(n) = s.max_sessions {
+        t.max_sessions = n;
+        if t.max_rw_sessions == 0 || (n != 0 && t.max_rw_sessions > n) {
+            t.max_rw_sessions = n;
+        }
+    }
+    profile
 }
 
 /// One configured slot.
@@ -141,6 +190,7 @@ impl Config {
             }
             let profile = Profile::resolve(&s.profile, base)
                 .map_err(|e| Error::Config(format!("{source}: slot {}: {e}", s.id)))?;
+            let profile = with_limits(profile, &s);
             let store = match s.store {
                 Some(p) if p.is_absolute() => p,
                 Some(p) => base.map_or_else(|| data_dir().join(&p), |b| b.join(&p)),
@@ -213,5 +263,30 @@ mod tests {
         assert!(e.to_string().contains("colour"), "{e}");
         let e = Config::from_toml_str("[[slot]]\nid=1\nprofile=\"nope\"\n").unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn slot_limits_default_to_the_profile_and_can_be_lifted() {
+        let c = Config::from_toml_str(
+            "[[slot]]\nid=0\nprofile=\"etoken\"\n\
+             [[slot]]\nid=1\nprofile=\"etoken\"\nmemory=\"unlimited\"\nmax_objects=0\nmax_sessions=0\n\
+             [[slot]]\nid=2\nprofile=\"etoken\"\nmemory=4096\nmax_objects=7\nmax_sessions=3\n",
+        )
+        .unwrap();
+        let builtin = Profile::builtin("etoken").unwrap();
+        let t = |i: usize| &c.slots[i].profile.token;
+        assert_eq!(t(0).memory, builtin.token.memory);
+        assert_ne!(t(0).memory, 0, "built-in profiles have a memory figure");
+        assert_eq!(t(0).max_objects, builtin.token.max_objects);
+        assert_eq!(t(1).memory, 0);
+        assert_eq!(t(1).max_objects, 0);
+        assert_eq!(t(1).max_sessions, 0);
+        assert_eq!(t(1).total_public_memory, crate::ck::CK_UNAVAILABLE_INFORMATION);
+        assert_eq!((t(2).memory, t(2).total_private_memory), (4096, 4096));
+        assert_eq!((t(2).max_objects, t(2).max_sessions), (7, 3));
+        assert!(t(2).max_rw_sessions <= 3 && t(2).max_rw_sessions != 0);
+        let e = Config::from_toml_str("[[slot]]\nid=1\nprofile=\"etoken\"\nmemory=\"lots\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("memory"), "{e}");
     }
 }

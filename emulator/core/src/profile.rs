@@ -44,6 +44,9 @@ pub struct Profile {
     /// Which values are assumed rather than documented (free text per field).
     #[serde(default)]
     pub assumed: BTreeMap<String, String>,
+    /// `mechanism_table()`, resolved once (names are looked up in tables).
+    #[serde(skip)]
+    mech_table: std::sync::OnceLock<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>>,
 }
 
 /// Latency of a typical USB token when a profile gives none: an RSA-2048 or
@@ -106,6 +109,12 @@ pub struct TokenProfile {
     /// Most objects the token holds (CKR_DEVICE_MEMORY beyond); 0 = no limit.
     #[serde(default)]
     pub max_objects: usize,
+    /// Bytes of object storage, shared by public and private token objects
+    /// (as the chip's EEPROM is): creating or growing a token object beyond it
+    /// answers CKR_DEVICE_MEMORY ("memory full"); 0 = no limit. Sizes are
+    /// counted as `C_GetObjectSize` reports them.
+    #[serde(default)]
+    pub memory: CK_ULONG,
 }
 
 /// PIN policy.
@@ -154,8 +163,8 @@ impl Profile {
         name_or_path: &str,
         base: Option<&Path>,
     ) -> std::result::Result<Profile, String> {
-        if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-            return Profile::from_toml_str(text, name_or_path);
+        if let Some(p) = Profile::builtin_cached(name_or_path) {
+            return p;
         }
         if name_or_path.ends_with(".toml") || name_or_path.contains('/') {
             let p = Path::new(name_or_path);
@@ -172,6 +181,23 @@ impl Profile {
             "unknown profile \"{name_or_path}\" (built-in: {}; or give a path to a .toml file)",
             known.join(", ")
         ))
+    }
+
+    /// A built-in profile, parsed once per process (`C_Initialize` resolves
+    /// every slot's profile, and parsing the TOML is most of its cost).
+    fn builtin_cached(name: &str) -> Option<std::result::Result<Profile, String>> {
+        type Parsed = Vec<(&'static str, std::result::Result<Profile, String>)>;
+        static PARSED: std::sync::OnceLock<Parsed> = std::sync::OnceLock::new();
+        let parsed = PARSED.get_or_init(|| {
+            BUILTIN
+                .iter()
+                .map(|(n, t)| (*n, Profile::from_toml_str(t, n)))
+                .collect()
+        });
+        parsed
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| p.clone())
     }
 
     /// A built-in profile by name.
@@ -230,6 +256,12 @@ impl Profile {
 
     /// The mechanism list with its info, in numeric order.
     pub fn mechanism_table(&self) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
+        self.mech_table
+            .get_or_init(|| self.resolve_mechanisms())
+            .clone()
+    }
+
+    fn resolve_mechanisms(&self) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         let mut v: Vec<_> = self
             .mechanisms
             .iter()

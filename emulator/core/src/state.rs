@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokenemu_store::Store;
+use tokenemu_store::{Presence, Store};
 
 use crate::api::{AttrLookup, OpKind, OutSpec, Output};
 use crate::ck::*;
@@ -29,6 +29,17 @@ use crate::util::padded;
 /// How often a blocking `C_WaitForSlotEvent` looks at the tokens.
 const EVENT_POLL: Duration = Duration::from_millis(50);
 
+/// How old a presence reading (the store's `unplugged` marker) or a store
+/// generation check the running-operation calls (`C_*Init` with a key,
+/// `C_Sign`, `C_Encrypt` …) accept. Re-reading them costs a `stat` or an
+/// `open`+`read` each, a third of an ECDSA signature; a token pulled out is
+/// still noticed within this time, as a real reader notices one within its
+/// polling interval, and at once by every slot-level call (`C_GetSlotList`,
+/// `C_GetSlotInfo`, `C_WaitForSlotEvent` …), which always look and mark the
+/// token's sessions removed. Object searches, reads and writes always see
+/// the store as it is.
+const HOT_PATH_STALENESS: Duration = Duration::from_millis(10);
+
 /// The most bytes `C_GenerateRandom` hands out in one call.
 const MAX_RANDOM: usize = 1 << 20;
 
@@ -36,6 +47,15 @@ const MAX_RANDOM: usize = 1 << 20;
 struct Slot {
     config: SlotConfig,
     faults: Option<SlotFaults>,
+    /// The profile's mechanisms this emulator implements, with their info,
+    /// in numeric order (resolved once: names are looked up in tables).
+    mechs: Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>,
+    /// The store's hot-plug flag, read without the token lock.
+    presence: Presence,
+    /// The last reading of `presence`…
+    last_present: AtomicBool,
+    /// …taken at this many nanoseconds after `ModuleState::epoch` (0: never).
+    last_checked: AtomicU64,
     token: Mutex<Token>,
     /// Presence as last reported by `C_WaitForSlotEvent`.
     reported_present: AtomicBool,
@@ -56,6 +76,8 @@ pub struct ModuleState {
     trace: Option<Trace>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<SessionCell>>>,
     handles: Arc<AtomicU64>,
+    /// Time base of `Slot::last_checked`.
+    epoch: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,7 +88,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ModuleState {
     pub(crate) fn new(config: Config) -> Result<Self> {
-        let handles = Arc::new(AtomicU64::new(1));
+        // One counter for the whole process: objects a token keeps cached
+        // across C_Finalize/C_Initialize (see `token`) keep their handles, so
+        // no later module may hand the same numbers out again.
+        static HANDLES: std::sync::OnceLock<Arc<AtomicU64>> = std::sync::OnceLock::new();
+        let handles = HANDLES
+            .get_or_init(|| Arc::new(AtomicU64::new(1)))
+            .clone();
         let mut slots = Vec::new();
         for sc in config.slots {
             let store = Store::open(&sc.store)?;
@@ -74,6 +102,7 @@ impl ModuleState {
                 store.set_present(p)?;
             }
             let present = store.is_present()?;
+            let presence = store.presence();
             let token = Token::new(sc.id, sc.profile.clone(), store, handles.clone());
             let faults = if sc.faults.is_empty() {
                 None
@@ -83,9 +112,19 @@ impl ModuleState {
                         .map_err(|e| Error::Config(format!("slot {}: {e}", sc.id)))?,
                 )
             };
+            let mechs = sc
+                .profile
+                .mechanism_table()
+                .into_iter()
+                .filter(|(m, _)| registry().contains(*m))
+                .collect();
             slots.push(Slot {
                 config: sc,
                 faults,
+                mechs,
+                presence,
+                last_present: AtomicBool::new(present),
+                last_checked: AtomicU64::new(0),
                 token: Mutex::new(token),
                 reported_present: AtomicBool::new(present),
             });
@@ -97,6 +136,7 @@ impl ModuleState {
             trace: Trace::from_env()?,
             sessions: RwLock::new(HashMap::new()),
             handles,
+            epoch: Instant::now(),
         })
     }
 
@@ -145,6 +185,7 @@ impl ModuleState {
                     "injected token removal"
                 );
                 lock(&self.slots[i].token).store().set_present(false)?;
+                self.slots[i].last_present.store(false, Ordering::SeqCst);
                 self.token_removed(i);
                 Err(Error::DeviceRemoved)
             }
@@ -193,22 +234,49 @@ impl ModuleState {
             .ok_or(Error::SlotIdInvalid(id))
     }
 
+    /// Whether the token is plugged in, from a reading at most `max_age`
+    /// old (`Duration::ZERO`: look now).
+    fn is_plugged(&self, slot: usize, max_age: Duration) -> Result<bool> {
+        let s = &self.slots[slot];
+        let now = u64::try_from(self.epoch.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let at = s.last_checked.load(Ordering::Acquire);
+        if !max_age.is_zero()
+            && at != 0
+            && u128::from(now.saturating_sub(at)) < max_age.as_nanos()
+        {
+            return Ok(s.last_present.load(Ordering::Acquire));
+        }
+        let present = s.presence.is_present()?;
+        s.last_present.store(present, Ordering::Release);
+        s.last_checked.store(now, Ordering::Release);
+        Ok(present)
+    }
+
+    /// Looks at the token now; a pulled token's sessions are marked removed.
     fn present(&self, slot: usize) -> bool {
-        lock(&self.slots[slot].token)
-            .store()
-            .is_present()
-            .unwrap_or(false)
+        let present = self.is_plugged(slot, Duration::ZERO).unwrap_or(false);
+        if !present {
+            self.token_removed(slot);
+        }
+        present
     }
 
     /// The token of a slot, refreshed, if present.
     fn token(&self, slot: usize) -> Result<MutexGuard<'_, Token>> {
-        let mut t = lock(&self.slots[slot].token);
-        if !t.store().is_present()? {
-            drop(t);
+        self.token_within(slot, Duration::ZERO)
+    }
+
+    /// The token of a slot if present, its presence and store state checked
+    /// no longer than `max_age` ago.
+    fn token_within(&self, slot: usize, max_age: Duration) -> Result<MutexGuard<'_, Token>> {
+        if !self.is_plugged(slot, max_age)? {
             self.token_removed(slot);
             return Err(Error::TokenNotPresent(self.slots[slot].config.id));
         }
-        t.refresh()?;
+        let mut t = lock(&self.slots[slot].token);
+        t.refresh_within(max_age)?;
         Ok(t)
     }
 
@@ -246,8 +314,19 @@ impl ModuleState {
         h: CK_SESSION_HANDLE,
         f: impl FnOnce(&mut Token, &mut Session) -> Result<R>,
     ) -> Result<R> {
+        self.with_token_within(h, Duration::ZERO, f)
+    }
+
+    /// [`with_token`](Self::with_token) accepting a presence reading and
+    /// store check up to `max_age` old.
+    fn with_token_within<R>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        max_age: Duration,
+        f: impl FnOnce(&mut Token, &mut Session) -> Result<R>,
+    ) -> Result<R> {
         let cell = self.cell(h)?;
-        let mut t = match self.token(cell.slot) {
+        let mut t = match self.token_within(cell.slot, max_age) {
             Ok(t) => t,
             Err(Error::TokenNotPresent(_)) => return Err(Error::DeviceRemoved),
             Err(e) => return Err(e),
@@ -266,7 +345,7 @@ impl ModuleState {
         f: impl FnOnce(&mut Session) -> Result<R>,
     ) -> Result<R> {
         let cell = self.cell(h)?;
-        if !self.present(cell.slot) {
+        if !self.is_plugged(cell.slot, HOT_PATH_STALENESS).unwrap_or(false) {
             self.token_removed(cell.slot);
             return Err(Error::DeviceRemoved);
         }
@@ -316,6 +395,15 @@ impl ModuleState {
         let (used_pub, used_priv) = t.memory_used();
         let rw = t.sessions.values().filter(|rw| **rw).count();
         let limit = |v: CK_ULONG| if v == 0 { CK_EFFECTIVELY_INFINITE } else { v };
+        // Public and private objects share the chip's memory.
+        let used = (used_pub as CK_ULONG).saturating_add(used_priv as CK_ULONG);
+        let free = |total: CK_ULONG| {
+            if total == CK_UNAVAILABLE_INFORMATION {
+                CK_UNAVAILABLE_INFORMATION
+            } else {
+                total.saturating_sub(used)
+            }
+        };
         Ok(CK_TOKEN_INFO {
             label: padded(&meta.label),
             manufacturerID: padded(&p.manufacturer),
@@ -329,9 +417,9 @@ impl ModuleState {
             ulMaxPinLen: t.profile.pin.max_len,
             ulMinPinLen: t.profile.pin.min_len,
             ulTotalPublicMemory: p.total_public_memory,
-            ulFreePublicMemory: p.total_public_memory.saturating_sub(used_pub as CK_ULONG),
+            ulFreePublicMemory: free(p.total_public_memory),
             ulTotalPrivateMemory: p.total_private_memory,
-            ulFreePrivateMemory: p.total_private_memory.saturating_sub(used_priv as CK_ULONG),
+            ulFreePrivateMemory: free(p.total_private_memory),
             hardwareVersion: parse_version(&p.hardware_version).map_err(Error::Config)?,
             firmwareVersion: parse_version(&p.firmware_version).map_err(Error::Config)?,
             utcTime: [b' '; 16],
@@ -360,14 +448,8 @@ impl ModuleState {
         }
     }
 
-    fn profile_mechs(&self, slot: usize) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
-        self.slots[slot]
-            .config
-            .profile
-            .mechanism_table()
-            .into_iter()
-            .filter(|(m, _)| registry().contains(*m))
-            .collect()
+    fn profile_mechs(&self, slot: usize) -> &[(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)] {
+        &self.slots[slot].mechs
     }
 
     pub(crate) fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
@@ -375,7 +457,7 @@ impl ModuleState {
         if !self.present(i) {
             return Err(Error::TokenNotPresent(id));
         }
-        Ok(self.profile_mechs(i).into_iter().map(|(m, _)| m).collect())
+        Ok(self.profile_mechs(i).iter().map(|(m, _)| *m).collect())
     }
 
     pub(crate) fn mechanism_info(
@@ -388,9 +470,9 @@ impl ModuleState {
             return Err(Error::TokenNotPresent(id));
         }
         self.profile_mechs(i)
-            .into_iter()
+            .iter()
             .find(|(m, _)| *m == mech)
-            .map(|(_, info)| info)
+            .map(|(_, info)| *info)
             .ok_or(Error::MechanismInvalid(mech))
     }
 
@@ -403,9 +485,9 @@ impl ModuleState {
     ) -> Result<CK_MECHANISM_INFO> {
         let info = self
             .profile_mechs(slot)
-            .into_iter()
+            .iter()
             .find(|(m, _)| *m == mech)
-            .map(|(_, info)| info)
+            .map(|(_, info)| *info)
             .ok_or(Error::MechanismInvalid(mech))?;
         if info.flags & flag == 0 {
             return Err(Error::MechanismInvalid(mech));
@@ -759,7 +841,9 @@ impl ModuleState {
         key: Option<CK_OBJECT_HANDLE>,
     ) -> Result<()> {
         let slot = self.cell(h)?.slot;
-        self.with_token(h, |t, s| {
+        // Uses an existing key by handle: a store state up to
+        // HOT_PATH_STALENESS old will do.
+        self.with_token_within(h, HOT_PATH_STALENESS, |t, s| {
             s.ensure_idle(kind)?;
             let (flag, usage_needs_key) = match kind {
                 OpKind::Digest => (CKF_DIGEST, false),

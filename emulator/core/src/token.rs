@@ -3,16 +3,18 @@
 //! this keeps a cache that follows the store's generation counter, so changes
 //! made by other processes show up and unchanged objects are not re-read.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use tokenemu_store::{Change, Snapshot, Store};
+use tokenemu_store::{Change, Store, StoreIdentity, View};
 
 use crate::ck::*;
 use crate::error::{Error, Result};
+use crate::object::table::ObjectTable;
 use crate::object::Object;
 use crate::profile::Profile;
 use crate::sealing::{MasterKey, WrappedKey};
@@ -70,12 +72,14 @@ pub struct Token {
     pub slot_id: CK_SLOT_ID,
     /// Its profile.
     pub profile: Arc<Profile>,
-    store: Store,
+    store: Arc<Store>,
     generation: u64,
+    /// When the store generation was last compared with ours.
+    checked: Option<std::time::Instant>,
     /// Persistent metadata (None until the first load).
     meta: Option<TokenMeta>,
-    /// Token and session objects by handle.
-    objects: HashMap<CK_OBJECT_HANDLE, Arc<Object>>,
+    /// Token and session objects by handle, indexed for searches.
+    objects: ObjectTable,
     by_uid: HashMap<u64, (CK_OBJECT_HANDLE, u64)>,
     handles: Arc<AtomicU64>,
     /// Who is logged in.
@@ -84,6 +88,47 @@ pub struct Token {
     master: Option<MasterKey>,
     /// Open sessions: handle → read-write.
     pub sessions: std::collections::BTreeMap<CK_SESSION_HANDLE, bool>,
+}
+
+/// What a token's cache leaves behind when the module is finalized, for the
+/// next `C_Initialize` in this process: the parsed objects, valid for the
+/// same store (identity) at the same generation. A later generation is
+/// caught up with like any change by another process (unchanged records are
+/// not parsed again). No secret is kept: the token logs out first.
+#[derive(Debug)]
+struct Warm {
+    identity: StoreIdentity,
+    generation: u64,
+    meta: TokenMeta,
+    objects: ObjectTable,
+    by_uid: HashMap<u64, (CK_OBJECT_HANDLE, u64)>,
+}
+
+/// Warm caches by store directory.
+fn warm_caches() -> &'static Mutex<HashMap<PathBuf, Warm>> {
+    static WARM: OnceLock<Mutex<HashMap<PathBuf, Warm>>> = OnceLock::new();
+    WARM.get_or_init(Default::default)
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        let (Some(meta), Ok(identity)) = (self.meta.take(), self.store.identity()) else {
+            return;
+        };
+        self.logout();
+        self.drop_session_objects(None);
+        let warm = Warm {
+            identity,
+            generation: self.generation,
+            meta,
+            objects: std::mem::take(&mut self.objects),
+            by_uid: std::mem::take(&mut self.by_uid),
+        };
+        warm_caches()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.store.dir().to_path_buf(), warm);
+    }
 }
 
 fn record_hash(bytes: &[u8]) -> u64 {
@@ -110,26 +155,42 @@ fn make_serial(pattern: &str) -> Result<String> {
 }
 
 impl Token {
-    /// Opens the token in `store`; the store is read on first use.
+    /// Opens the token in `store`; the store is read on first use (only what
+    /// changed since, if this process finalized a module using it before:
+    /// object handles are unique in the process, so they stay valid).
     pub fn new(
         slot_id: CK_SLOT_ID,
         profile: Arc<Profile>,
         store: Store,
         handles: Arc<AtomicU64>,
     ) -> Token {
-        Token {
+        let warm = store.identity().ok().and_then(|id| {
+            let mut caches = warm_caches()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            caches.remove(store.dir()).filter(|w| w.identity == id)
+        });
+        let mut t = Token {
             slot_id,
             profile,
-            store,
+            store: Arc::new(store),
             generation: 0,
+            checked: None,
             meta: None,
-            objects: HashMap::new(),
+            objects: ObjectTable::new(),
             by_uid: HashMap::new(),
             handles,
             login: Login::Public,
             master: None,
             sessions: Default::default(),
+        };
+        if let Some(w) = warm {
+            t.generation = w.generation;
+            t.meta = Some(w.meta);
+            t.objects = w.objects;
+            t.by_uid = w.by_uid;
         }
+        t
     }
 
     /// The store (for presence checks).
@@ -172,15 +233,25 @@ impl Token {
         })
     }
 
+    /// [`refresh`](Self::refresh) unless the store was checked less than
+    /// `max_age` ago (`Duration::ZERO`: always).
+    pub fn refresh_within(&mut self, max_age: std::time::Duration) -> Result<()> {
+        match self.checked {
+            Some(at) if self.meta.is_some() && at.elapsed() < max_age => Ok(()),
+            _ => self.refresh(),
+        }
+    }
+
     /// Brings the cache up to date with the store; creates the token on first use.
     pub fn refresh(&mut self) -> Result<()> {
-        let snap = if self.meta.is_none() {
-            Some(self.store.load()?)
+        let checked = std::time::Instant::now();
+        let store = self.store.clone();
+        if self.meta.is_none() {
+            store.view(|v| self.apply(v))??;
         } else {
-            self.store.load_if_changed(self.generation)?
-        };
-        if let Some(snap) = snap {
-            self.apply(snap)?;
+            store
+                .view_if_changed(self.generation, |v| self.apply(v))?
+                .transpose()?;
         }
         if self.meta.is_none() {
             let meta = self.fresh_meta()?;
@@ -192,20 +263,23 @@ impl Token {
             );
             self.commit_meta(meta)?;
         }
+        self.checked = Some(checked);
         Ok(())
     }
 
-    fn apply(&mut self, snap: Snapshot) -> Result<()> {
+    /// Brings the cache to the store's state in `snap`: records whose bytes
+    /// did not change are not parsed again.
+    fn apply(&mut self, snap: View<'_>) -> Result<()> {
         tracing::debug!(
             slot = self.slot_id,
             generation = snap.generation,
             objects = snap.objects.len(),
             "loading token state from the store"
         );
-        let dir = self.store.dir().display().to_string();
+        let dir = self.store.dir().display();
         self.meta = match snap.meta {
             Some(bytes) => {
-                let meta: TokenMeta = serde_json::from_slice(&bytes).map_err(|e| {
+                let meta: TokenMeta = serde_json::from_slice(bytes).map_err(|e| {
                     Error::DeviceError(format!(
                         "token store {dir}: metadata is not readable (written by another tokenemu version?): {e}"
                     ))
@@ -220,9 +294,7 @@ impl Token {
             }
             None => None,
         };
-        let mut seen = BTreeSet::new();
-        for (uid, bytes) in &snap.objects {
-            seen.insert(*uid);
+        for (uid, bytes) in snap.objects {
             let h = record_hash(bytes);
             if let Some((handle, old)) = self.by_uid.get(uid) {
                 if *old == h {
@@ -246,12 +318,12 @@ impl Token {
         let gone: Vec<u64> = self
             .by_uid
             .keys()
-            .filter(|u| !seen.contains(u))
+            .filter(|u| !snap.objects.contains_key(u))
             .copied()
             .collect();
         for uid in gone {
             if let Some((handle, _)) = self.by_uid.remove(&uid) {
-                self.objects.remove(&handle);
+                self.objects.remove(handle);
             }
         }
         self.generation = snap.generation;
@@ -263,8 +335,8 @@ impl Token {
         let before = self.generation;
         let after = self.store.commit(changes)?;
         if after != before + 1 {
-            let snap = self.store.load()?;
-            self.apply(snap)?;
+            let store = self.store.clone();
+            store.view(|v| self.apply(v))??;
         } else {
             self.generation = after;
         }
@@ -340,16 +412,17 @@ impl Token {
     /// Remembers the master key and opens every sealed attribute.
     fn unlock(&mut self, mk: MasterKey) {
         if self.master.is_none() {
-            for obj in self.objects.values_mut() {
-                if obj.has_sealed() {
-                    match obj.opened(&mk) {
-                        Ok(o) => *obj = Arc::new(o),
-                        Err(e) => {
-                            tracing::warn!(slot = self.slot_id, error = %e, "cannot open a sealed attribute")
-                        }
-                    }
+            let slot = self.slot_id;
+            self.objects.replace_all(|obj| {
+                if !obj.has_sealed() {
+                    return None;
                 }
-            }
+                obj.opened(&mk)
+                    .map_err(|e| {
+                        tracing::warn!(slot, error = %e, "cannot open a sealed attribute")
+                    })
+                    .ok()
+            });
         }
         self.master = Some(mk);
     }
@@ -358,11 +431,8 @@ impl Token {
     pub fn logout(&mut self) {
         self.login = Login::Public;
         if self.master.take().is_some() {
-            for obj in self.objects.values_mut() {
-                if obj.has_sealed() {
-                    *obj = Arc::new(obj.closed());
-                }
-            }
+            self.objects
+                .replace_all(|obj| obj.has_sealed().then(|| obj.closed()));
         }
     }
 
@@ -390,7 +460,7 @@ impl Token {
         self.meta = Some(meta);
         let token_handles: Vec<_> = self.by_uid.drain().map(|(_, (h, _))| h).collect();
         for h in token_handles {
-            self.objects.remove(&h);
+            self.objects.remove(h);
         }
         self.logout();
         Ok(())
@@ -461,16 +531,7 @@ impl Token {
 
     /// Bytes used by (public, private) token objects.
     pub fn memory_used(&self) -> (usize, usize) {
-        self.objects
-            .values()
-            .filter(|o| o.session.is_none())
-            .fold((0, 0), |(pu, pr), o| {
-                if o.is_private() {
-                    (pu, pr + o.size())
-                } else {
-                    (pu + o.size(), pr)
-                }
-            })
+        self.objects.token_bytes()
     }
 
     // ---- objects ----------------------------------------------------------
@@ -482,22 +543,16 @@ impl Token {
 
     /// A visible object by handle.
     pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
-        match self.objects.get(&handle) {
+        match self.objects.get(handle) {
             Some(o) if self.visible(o) => Ok(o.clone()),
             _ => Err(Error::ObjectHandleInvalid(handle)),
         }
     }
 
-    /// Every visible object matching `template`, in handle order.
+    /// Every visible object matching `template`, in handle order (through
+    /// the table's indexes: a search by label or id does not walk the token).
     pub fn find(&self, template: &[crate::object::attribute::Attribute]) -> Vec<CK_OBJECT_HANDLE> {
-        let mut v: Vec<_> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| self.visible(o) && o.matches(template))
-            .map(|(h, _)| *h)
-            .collect();
-        v.sort_unstable();
-        v
+        self.objects.find(template, |o| self.visible(o))
     }
 
     /// Gives a new token object its uid and seals its secrets; returns the
@@ -510,9 +565,19 @@ impl Token {
         obj.to_record()
     }
 
-    fn check_capacity(&self, adding: usize) -> Result<()> {
-        let max = self.profile.token.max_objects;
-        if max != 0 && self.by_uid.len() + adding > max {
+    /// Fails with `CKR_DEVICE_MEMORY` if `adding` more token objects, or
+    /// `grow` more bytes of them, would exceed the profile's object count
+    /// or memory ("memory full").
+    fn check_capacity(&self, adding: usize, grow: usize) -> Result<()> {
+        let t = &self.profile.token;
+        if t.max_objects != 0 && self.by_uid.len().saturating_add(adding) > t.max_objects {
+            tracing::info!(slot = self.slot_id, max = t.max_objects, "token full: object count");
+            return Err(Error::DeviceMemory);
+        }
+        let (public, private) = self.objects.token_bytes();
+        let used = public.saturating_add(private);
+        if t.memory != 0 && grow > 0 && used.saturating_add(grow) as u128 > u128::from(t.memory) {
+            tracing::info!(slot = self.slot_id, used, grow, memory = t.memory, "token memory full");
             return Err(Error::DeviceMemory);
         }
         Ok(())
@@ -536,21 +601,24 @@ impl Token {
 
     /// Stores new objects in one store commit: all or none.
     fn insert_all(&mut self, objs: Vec<Object>) -> Result<Vec<(CK_OBJECT_HANDLE, u64)>> {
-        self.check_capacity(objs.iter().filter(|o| o.session.is_none()).count())?;
         let mut changes = Vec::new();
         let mut ready = Vec::new();
+        let (mut count, mut bytes) = (0usize, 0usize);
         for mut obj in objs {
             let handle = self.next_handle();
             let hash = if obj.session.is_none() {
                 let data = self.prepare_new(&mut obj)?;
                 let h = record_hash(&data);
                 changes.push(Change::PutObject { uid: obj.uid, data });
+                count += 1;
+                bytes = bytes.saturating_add(obj.size());
                 Some(h)
             } else {
                 None
             };
             ready.push((handle, hash, obj));
         }
+        self.check_capacity(count, bytes)?;
         self.commit(changes)?;
         Ok(ready
             .into_iter()
@@ -561,7 +629,7 @@ impl Token {
                     // it a handle of its own: keep only ours.
                     if let Some((dup, _)) = self.by_uid.insert(obj.uid, (handle, h)) {
                         if dup != handle {
-                            self.objects.remove(&dup);
+                            self.objects.remove(dup);
                         }
                     }
                 }
@@ -582,6 +650,7 @@ impl Token {
         let old = self.object(handle)?;
         let obj = old.with_attrs(attrs);
         if obj.session.is_none() {
+            self.check_capacity(0, obj.size().saturating_sub(old.size()))?;
             let rec = obj.to_record()?;
             self.commit(vec![Change::PutObject {
                 uid: obj.uid,
@@ -600,13 +669,13 @@ impl Token {
             self.commit(vec![Change::DeleteObject { uid: obj.uid }])?;
             self.by_uid.remove(&obj.uid);
         }
-        self.objects.remove(&handle);
+        self.objects.remove(handle);
         Ok(())
     }
 
     /// Drops the session objects of `session` (or of every session).
     pub fn drop_session_objects(&mut self, session: Option<CK_SESSION_HANDLE>) {
-        self.objects.retain(|_, o| match (o.session, session) {
+        self.objects.retain(|o| match (o.session, session) {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(s), Some(t)) => s != t,

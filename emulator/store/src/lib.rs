@@ -303,6 +303,46 @@ impl fmt::Debug for Store {
     }
 }
 
+/// See [`Store::identity`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StoreIdentity([u64; 4]);
+
+/// A borrowed, consistent view of the whole store at one generation (see
+/// [`Store::view`]).
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    /// Generation this view corresponds to.
+    pub generation: u64,
+    /// The meta blob, if one was stored.
+    pub meta: Option<&'a [u8]>,
+    /// All objects.
+    pub objects: &'a BTreeMap<Uid, Vec<u8>>,
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("View")
+            .field("generation", &self.generation)
+            .field("meta_len", &self.meta.map(<[u8]>::len))
+            .field("objects", &self.objects.len())
+            .finish()
+    }
+}
+
+/// The hot-plug flag of one store directory, readable without a [`Store`]
+/// (see [`Store::presence`]).
+#[derive(Debug, Clone)]
+pub struct Presence {
+    marker: PathBuf,
+}
+
+impl Presence {
+    /// Whether the token is "plugged in" (one `stat`, no lock).
+    pub fn is_present(&self) -> Result<bool, StoreError> {
+        Ok(!fsx::exists(&self.marker)?)
+    }
+}
+
 /// Folded effect of a batch of operations.
 struct Plan<'a> {
     delete_all: bool,
@@ -420,6 +460,17 @@ impl Store {
     /// otherwise only the files touched since the cached generation are read
     /// (full reload when that cannot be determined).
     pub fn load(&self) -> Result<Snapshot, StoreError> {
+        self.view(|v| Snapshot {
+            generation: v.generation,
+            meta: v.meta.map(<[u8]>::to_vec),
+            objects: v.objects.clone(),
+        })
+    }
+
+    /// Like [`load`](Store::load), but lends the snapshot to `f` instead of
+    /// copying it (a token of 100,000 objects is not duplicated to be read).
+    /// `f` runs under the store's shared lock: writers wait until it returns.
+    pub fn view<R>(&self, f: impl FnOnce(View<'_>) -> R) -> Result<R, StoreError> {
         let deadline = self.deadline();
         let mut state = self.state();
         let mut guard = self.flock(false, deadline)?;
@@ -430,13 +481,26 @@ impl Store {
             self.recover(&mut state)?;
         }
         let cache = self.refresh(&mut state)?;
-        let snap = Snapshot {
+        let r = f(View {
             generation: cache.generation,
-            meta: cache.meta.clone(),
-            objects: cache.objects.clone(),
-        };
+            meta: cache.meta.as_deref(),
+            objects: &cache.objects,
+        });
         drop(guard);
-        Ok(snap)
+        Ok(r)
+    }
+
+    /// `Ok(None)` if the generation still equals `known_generation`,
+    /// otherwise [`view`](Store::view).
+    pub fn view_if_changed<R>(
+        &self,
+        known_generation: u64,
+        f: impl FnOnce(View<'_>) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        if self.read_generation()? == known_generation {
+            return Ok(None);
+        }
+        self.view(f).map(Some)
     }
 
     /// `Ok(None)` if the generation still equals `known_generation`,
@@ -483,7 +547,31 @@ impl Store {
 
     /// Whether the token is "plugged in" (one `stat`). Default `true`.
     pub fn is_present(&self) -> Result<bool, StoreError> {
-        Ok(!fsx::exists(&self.dir.join(UNPLUGGED_NAME))?)
+        self.presence().is_present()
+    }
+
+    /// What tells this store apart from another one made later in the same
+    /// directory (the marker file's device, inode and change time): a cache
+    /// of its contents kept by generation number is only valid for the same
+    /// identity, as a new store counts generations from 0 again.
+    pub fn identity(&self) -> Result<StoreIdentity, StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let marker = self.dir.join(format::MARKER_NAME);
+        let md = fs::metadata(&marker).map_err(io_err(&marker))?;
+        Ok(StoreIdentity([
+            md.dev(),
+            md.ino(),
+            md.ctime() as u64,
+            md.ctime_nsec() as u64,
+        ]))
+    }
+
+    /// A probe of the hot-plug flag that needs neither this handle nor its
+    /// locks, for callers that check presence on every call.
+    pub fn presence(&self) -> Presence {
+        Presence {
+            marker: self.dir.join(UNPLUGGED_NAME),
+        }
     }
 
     /// Atomically deletes every object and the meta blob (token

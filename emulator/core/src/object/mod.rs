@@ -3,8 +3,10 @@
 
 pub mod attribute;
 pub mod policy;
+pub mod table;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -243,15 +245,18 @@ impl Object {
         Ok(attrs)
     }
 
-    /// Bytes of storage the object takes (for `C_GetObjectSize` and memory accounting).
+    /// Bytes of storage the object takes (for `C_GetObjectSize` and memory
+    /// accounting): each attribute's value plus 16 bytes of bookkeeping, a
+    /// secret one in its sealed form, so the figure does not change with
+    /// login and logout.
     pub fn size(&self) -> usize {
-        let sealed_only: usize = self
-            .sealed
+        let plain: usize = self
+            .attrs
             .iter()
-            .filter(|(t, _)| !self.attrs.contains_key(t))
+            .filter(|(t, _)| !self.sealed.contains_key(t))
             .map(|(_, v)| v.len() + 16)
             .sum();
-        self.attrs.values().map(|v| v.len() + 16).sum::<usize>() + sealed_only
+        plain + self.sealed.values().map(|v| v.len() + 16).sum::<usize>()
     }
 
     /// The object's stored form: public attributes in the clear, secret ones
@@ -268,7 +273,7 @@ impl Object {
             )));
         }
         let named = |(t, v): (&CK_ATTRIBUTE_TYPE, &Vec<u8>)| {
-            (crate::names::attribute_name(*t), hex::encode(v))
+            (attribute_name(*t), Cow::from(hex::encode(v)))
         };
         let rec = Record {
             v: RECORD_VERSION,
@@ -290,16 +295,16 @@ impl Object {
         bytes: &[u8],
         mk: Option<&MasterKey>,
     ) -> std::result::Result<Object, String> {
-        let rec: Record =
+        let rec: Record<'_> =
             serde_json::from_slice(bytes).map_err(|e| format!("not an object record: {e}"))?;
         if rec.v != RECORD_VERSION {
             return Err(format!("object record version {} is not supported", rec.v));
         }
-        let decode = |list: Vec<(String, String)>| -> std::result::Result<BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, String> {
+        let decode = |list: Vec<(Cow<'_, str>, Cow<'_, str>)>| -> std::result::Result<BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, String> {
             list.into_iter()
                 .map(|(name, value)| {
-                    let ty = crate::names::value_of(&name).ok_or_else(|| format!("unknown attribute {name}"))?;
-                    Ok((ty, hex::decode(&value).map_err(|e| format!("{name}: {e}"))?))
+                    let ty = attribute_type(&name).ok_or_else(|| format!("unknown attribute {name}"))?;
+                    Ok((ty, hex::decode(value.as_bytes()).map_err(|e| format!("{name}: {e}"))?))
                 })
                 .collect()
         };
@@ -314,12 +319,57 @@ impl Object {
 
 const RECORD_VERSION: u32 = 2;
 
+/// A stored object: attribute names and hex values. Read without copying the
+/// strings (names and hex digits never need JSON escapes).
 #[derive(Serialize, Deserialize)]
-struct Record {
+struct Record<'a> {
     v: u32,
-    attrs: Vec<(String, String)>,
-    #[serde(default)]
-    sealed: Vec<(String, String)>,
+    #[serde(borrow)]
+    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(default, borrow)]
+    sealed: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// The spec names of attribute types both ways, built once: loading a token
+/// translates every attribute of every object.
+fn attribute_names() -> &'static (
+    HashMap<&'static str, CK_ATTRIBUTE_TYPE>,
+    HashMap<CK_ATTRIBUTE_TYPE, &'static str>,
+) {
+    static NAMES: OnceLock<(
+        HashMap<&'static str, CK_ATTRIBUTE_TYPE>,
+        HashMap<CK_ATTRIBUTE_TYPE, &'static str>,
+    )> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut by_name = HashMap::new();
+        let mut by_type = HashMap::new();
+        let vendor = crate::vendor::VENDOR_TABLE
+            .iter()
+            .filter(|(n, _)| n.starts_with("CKA_"));
+        for &(name, ty) in crate::names_table::CKA_TABLE.iter().chain(vendor) {
+            by_name.entry(name).or_insert(ty);
+            // The first spelling is the spec's preferred one (as `names::name_of`).
+            by_type.entry(ty).or_insert(name);
+        }
+        (by_name, by_type)
+    })
+}
+
+/// An attribute type by its stored name (or number).
+fn attribute_type(name: &str) -> Option<CK_ATTRIBUTE_TYPE> {
+    attribute_names()
+        .0
+        .get(name)
+        .copied()
+        .or_else(|| crate::names::value_of(name))
+}
+
+/// The stored name of an attribute type (as `names::attribute_name`).
+fn attribute_name(ty: CK_ATTRIBUTE_TYPE) -> Cow<'static, str> {
+    attribute_names().1.get(&ty).map_or_else(
+        || Cow::Owned(crate::names::attribute_name(ty)),
+        |n| Cow::Borrowed(*n),
+    )
 }
 
 /// Builds the attribute map of a new object from a caller's template: checks
