@@ -1079,6 +1079,29 @@ impl Harness {
             }
             self.open_anchors();
         }
+        // A wrong PIN given while the user stays logged in (C_SetPIN's old PIN,
+        // CKU_CONTEXT_SPECIFIC) counts down the retry counter without the
+        // re-login above, so runs added up to CKR_PIN_LOCKED (found after
+        // 122,044 runs). A login with the right PIN restores the counter.
+        for (i, (slot, pin)) in [(SLOT_GOST, GOST_USER_PIN), (SLOT_ETOKEN, ETOKEN_PIN)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut info: CK_TOKEN_INFO = unsafe_zeroed();
+            if call!(C_GetTokenInfo(slot, &mut info)) == CKR_OK
+                && info.flags & CKF_USER_PIN_COUNT_LOW != 0
+            {
+                call!(C_Logout(self.anchors[i]));
+                let mut p = pin.to_vec();
+                let rv = call!(C_Login(
+                    self.anchors[i],
+                    CKU_USER,
+                    p.as_mut_ptr(),
+                    p.len() as CK_ULONG
+                ));
+                assert_eq!(rv, CKR_OK, "retry-counter restoring login");
+            }
+        }
         for o in std::mem::take(&mut self.created) {
             if !self.keys.all().contains(&o) {
                 let a = self.anchors[0];
@@ -1265,16 +1288,30 @@ impl Harness {
                 };
             }
             Op::SetPin { s, old, new } => {
-                // The old PIN is right (cached KEK: cheap) or NULL with a
-                // length; the new one has an invalid length, so no PIN changes.
+                // The old PIN is the right one of the session's role (user,
+                // or SO in an SO session), NULL with a length, or (from the
+                // same budget as C_Login's, never in an SO session, whose
+                // counter no reset restores) the other role's PIN: C_SetPIN
+                // checks the old PIN first, so a wrong one counts down the
+                // retry counter. The new PIN has an invalid length, so no PIN
+                // changes. Every checked old PIN costs a full PBKDF2 (no KEK
+                // cache here): about a sixth of call_sequence's CPU time.
                 let s = self.session(*s);
                 let (u, so) = self.pins(s);
+                let mut info: CK_SESSION_INFO = unsafe_zeroed();
+                call!(C_GetSessionInfo(s, &mut info));
+                let so_session = info.state == CKS_RW_SO_FUNCTIONS;
+                let (right, other) = if so_session { (so, u) } else { (u, so) };
                 let old = match old {
-                    Pin::User | Pin::So => *old,
+                    Pin::So if self.wrong_pins_left > 0 && !so_session => {
+                        self.wrong_pins_left -= 1;
+                        Pin::So
+                    }
+                    Pin::User | Pin::So => Pin::User,
                     Pin::Null(n) => Pin::Null(n | 1),
                     _ => Pin::Null(1),
                 };
-                let (mut o, onull) = pin_bytes(u, so, old);
+                let (mut o, onull) = pin_bytes(right, other, old);
                 let (mut n, nnull) = pin_bytes(b"", b"", bad_len_pin(*new));
                 let (op, ol) = match onull {
                     Some(l) => (null_mut(), l),
