@@ -68,7 +68,32 @@ pub fn checks() -> Vec<Check> {
             needs: Needs::NONE,
             run: initialize_bad_args,
         },
+        Check {
+            id: "general.generate-random",
+            chapter: C,
+            title: "C_GenerateRandom fills the buffer (two 32-byte draws differ, not all zero); zero bytes → CKR_OK",
+            spec: "base v3.0 §5.19.2 C_GenerateRandom (v2.40 §5.15.2)",
+            needs: Needs::NONE,
+            run: generate_random,
+        },
     ]
+}
+
+fn generate_random(ctx: &mut Ctx) -> CheckResult {
+    let (rv, s) = ctx.p11.open_session(ctx.slot, CKF_SERIAL_SESSION);
+    ok("C_OpenSession", rv)?;
+    let (rv, a) = ctx.p11.generate_random(s, 32);
+    ok("C_GenerateRandom(32)", rv)?;
+    let (rv, b) = ctx.p11.generate_random(s, 32);
+    ok("C_GenerateRandom(32)", rv)?;
+    ensure(a != b, || {
+        "two C_GenerateRandom(32) calls returned the same bytes".into()
+    })?;
+    ensure(a.iter().any(|x| *x != 0), || {
+        "C_GenerateRandom(32) returned zeros".into()
+    })?;
+    ok("C_GenerateRandom(0)", ctx.p11.generate_random(s, 0).0)?;
+    Ok(None)
 }
 
 fn get_info(ctx: &mut Ctx) -> CheckResult {

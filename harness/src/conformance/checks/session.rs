@@ -110,6 +110,22 @@ pub fn checks() -> Vec<Check> {
             run: so_states,
         },
         Check {
+            id: "session.set-pin-read-only",
+            chapter: C,
+            title: "C_SetPIN in a read-only session → CKR_SESSION_READ_ONLY (old and new PIN equal, so nothing changes either way)",
+            spec: "base v3.0 §5.5.9 C_SetPIN (v2.40 §5.5.9): only in the R/W states",
+            needs: Needs::NONE.login(),
+            run: set_pin_read_only,
+        },
+        Check {
+            id: "session.init-pin-needs-so",
+            chapter: C,
+            title: "C_InitPIN outside the R/W SO state (public, and user logged in) → CKR_USER_NOT_LOGGED_IN",
+            spec: "base v3.0 §5.5.8 C_InitPIN (v2.40 §5.5.8): only in the R/W SO Functions state",
+            needs: Needs::NONE.login(),
+            run: init_pin_needs_so,
+        },
+        Check {
             id: "session.last-close-logs-out",
             chapter: C,
             title: "closing the last session returns the token to the public state",
@@ -383,6 +399,40 @@ fn objects_die(ctx: &mut Ctx) -> CheckResult {
         "C_GetAttributeValue on the object after its session closed",
         rv,
         CKR_OBJECT_HANDLE_INVALID,
+    )?;
+    Ok(None)
+}
+
+fn set_pin_read_only(ctx: &mut Ctx) -> CheckResult {
+    let pin = ctx.user_pin()?;
+    let ro = ctx.open(false)?;
+    expect_rv(
+        "C_SetPIN in a R/O public session",
+        ctx.p11.set_pin(ro, &pin, &pin),
+        CKR_SESSION_READ_ONLY,
+    )?;
+    ctx.login_user(ro)?;
+    expect_rv(
+        "C_SetPIN in a R/O user session",
+        ctx.p11.set_pin(ro, &pin, &pin),
+        CKR_SESSION_READ_ONLY,
+    )?;
+    Ok(None)
+}
+
+fn init_pin_needs_so(ctx: &mut Ctx) -> CheckResult {
+    let pin = ctx.user_pin()?;
+    let rw = ctx.open(true)?;
+    expect_rv(
+        "C_InitPIN in a R/W public session",
+        ctx.p11.init_pin(rw, &pin),
+        CKR_USER_NOT_LOGGED_IN,
+    )?;
+    ctx.login_user(rw)?;
+    expect_rv(
+        "C_InitPIN with the user logged in",
+        ctx.p11.init_pin(rw, &pin),
+        CKR_USER_NOT_LOGGED_IN,
     )?;
     Ok(None)
 }
