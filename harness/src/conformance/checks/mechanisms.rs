@@ -139,6 +139,14 @@ pub fn checks() -> Vec<Check> {
             run: ecdsa_roundtrip,
         },
         Check {
+            id: "mechanisms.ecdsa-p256-kat-verify",
+            chapter: C,
+            title: "ECDSA P-256 verifies the RFC 6979 A.2.5 signature of \"sample\" (SHA-256): CKM_ECDSA over the hash and CKM_ECDSA_SHA256 over the message",
+            spec: "curr v2.40 / v3.0 'Elliptic Curve': 'ECDSA without hashing', 'ECDSA with hashing' (signature r‖s, CKA_EC_POINT DER ECPoint); RFC 6979 A.2.5",
+            needs: Needs::NONE.mechs(&[CKM_ECDSA]),
+            run: ecdsa_p256_kat_verify,
+        },
+        Check {
             id: "mechanisms.gost-a1-verify",
             chapter: C,
             title: "CKM_GOSTR3410 verifies the GOST R 34.10-2012 Appendix A.1 signature (256-bit, test curve); a changed digest → CKR_SIGNATURE_INVALID",
@@ -438,6 +446,67 @@ fn ecdsa_roundtrip(ctx: &mut Ctx) -> CheckResult {
             })?;
             done.push(name);
         }
+    }
+    Ok(Some(done.join(", ")))
+}
+
+/// RFC 6979 A.2.5: the P-256 public key U = xG and the deterministic
+/// signature of "sample" with SHA-256 (checked against tokenemu-crypto in
+/// the tests below).
+const RFC6979_P256_UX: &str = "60FED4BA255A9D31C961EB74C6356D68C049B8923B61FA6CE669622E60F29FB6";
+const RFC6979_P256_UY: &str = "7903FE1008B8BC99A41AE9E95628BC64F2F1B20C2D7E9F5177A3C294D4462299";
+const RFC6979_P256_SHA256_R: &str =
+    "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716";
+const RFC6979_P256_SHA256_S: &str =
+    "F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8";
+
+fn ecdsa_p256_kat_verify(ctx: &mut Ctx) -> CheckResult {
+    use sha2::Digest;
+    let mut point = vec![0x04];
+    point.extend(unhex(RFC6979_P256_UX));
+    point.extend(unhex(RFC6979_P256_UY));
+    let mut ec_point = vec![0x04, point.len() as u8];
+    ec_point.extend(&point);
+    let mut sig = unhex(RFC6979_P256_SHA256_R);
+    sig.extend(unhex(RFC6979_P256_SHA256_S));
+    let s = ctx.open(false)?;
+    let t = Template::new()
+        .ulong(CKA_CLASS, CKO_PUBLIC_KEY)
+        .ulong(CKA_KEY_TYPE, CKK_EC)
+        .bool(CKA_TOKEN, false)
+        .bool(CKA_VERIFY, true)
+        .text(CKA_LABEL, "tokenemu-conformance-rfc6979")
+        .bytes(CKA_EC_PARAMS, super::keys::P256_DER)
+        .bytes(CKA_EC_POINT, &ec_point);
+    let (rv, h) = ctx.p11.create_object(s, &t);
+    ok("C_CreateObject(EC P-256 public key, RFC 6979 A.2.5)", rv)?;
+    let hash = sha2::Sha256::digest(b"sample");
+    let m = Mech::new(CKM_ECDSA);
+    ok("C_VerifyInit(CKM_ECDSA)", ctx.p11.verify_init(s, &m, h))?;
+    ok(
+        "C_Verify(CKM_ECDSA, SHA-256(\"sample\"))",
+        ctx.p11.verify(s, &hash, &sig),
+    )?;
+    let mut other = sig.clone();
+    other[40] ^= 0x10;
+    ok("C_VerifyInit(CKM_ECDSA)", ctx.p11.verify_init(s, &m, h))?;
+    expect_rv(
+        "C_Verify(CKM_ECDSA, changed s)",
+        ctx.p11.verify(s, &hash, &other),
+        CKR_SIGNATURE_INVALID,
+    )?;
+    let mut done = vec!["CKM_ECDSA"];
+    if ctx.has(CKM_ECDSA_SHA256) {
+        let m = Mech::new(CKM_ECDSA_SHA256);
+        ok(
+            "C_VerifyInit(CKM_ECDSA_SHA256)",
+            ctx.p11.verify_init(s, &m, h),
+        )?;
+        ok(
+            "C_Verify(CKM_ECDSA_SHA256, \"sample\")",
+            ctx.p11.verify(s, b"sample", &sig),
+        )?;
+        done.push("CKM_ECDSA_SHA256");
     }
     Ok(Some(done.join(", ")))
 }
@@ -759,6 +828,28 @@ mod tests {
                 mechanism_name(*m)
             );
         }
+    }
+
+    /// The RFC 6979 constants are transcribed: the signature must verify
+    /// with an independent implementation, and a changed one must not.
+    #[test]
+    fn rfc6979_vector_is_right() {
+        use sha2::Digest;
+        use tokenemu_crypto::{EcCurve, EcPublicKey};
+        let mut point = vec![0x04];
+        point.extend(unhex(RFC6979_P256_UX));
+        point.extend(unhex(RFC6979_P256_UY));
+        let key = EcPublicKey::from_point(
+            EcCurve::from_params_der(super::super::keys::P256_DER).unwrap(),
+            &point,
+        )
+        .unwrap();
+        let mut sig = unhex(RFC6979_P256_SHA256_R);
+        sig.extend(unhex(RFC6979_P256_SHA256_S));
+        let hash = sha2::Sha256::digest(b"sample");
+        key.verify_prehash(&hash, &sig).unwrap();
+        sig[40] ^= 0x10;
+        assert!(key.verify_prehash(&hash, &sig).is_err());
     }
 
     #[test]
