@@ -132,6 +132,15 @@ fn digest(f: &Fixture, s: CK_SESSION_HANDLE, mech: CK_MECHANISM_TYPE, data: &[u8
     }
 }
 
+/// A signature benchmark: name, session, mechanism, (public, private), input.
+type Case<'a> = (
+    &'static str,
+    CK_SESSION_HANDLE,
+    CK_MECHANISM_TYPE,
+    (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE),
+    &'a [u8],
+);
+
 fn signatures(c: &mut Criterion) {
     let f = fixture();
     let data: Vec<u8> = (0..1024u32).map(|i| (i * 31 + 7) as u8).collect();
@@ -171,13 +180,7 @@ fn signatures(c: &mut Criterion) {
     );
 
     // (name, session, mechanism, key pair, input)
-    let cases: [(
-        &str,
-        CK_SESSION_HANDLE,
-        CK_MECHANISM_TYPE,
-        (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE),
-        &[u8],
-    ); 5] = [
+    let cases: [Case<'_>; 5] = [
         (
             "rsa2048_sha256_rsa_pkcs_1k",
             f.etoken,

@@ -348,7 +348,7 @@ pub fn run_round(
     match w.op {
         Op::Login { .. } => login_round(t, p.slot, dur, first),
         _ => {
-            let op = |module: &Module, session, thread: usize, i: u64, buf: &mut Vec<u8>| {
+            let op = |module: &Module, session, thread: usize, i: u64, buf: &mut [u8]| {
                 one_op(t, w, p, module, session, thread, i, buf)
             };
             threaded_round(&t.module, p.slot, w.threads, dur, &op)
@@ -366,7 +366,7 @@ fn one_op(
     session: CK_SESSION_HANDLE,
     thread: usize,
     i: u64,
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
 ) -> Result<()> {
     match w.op {
         Op::Sign { mech, .. } => {
@@ -413,8 +413,7 @@ fn one_op(
     Ok(())
 }
 
-type OpFn<'a> =
-    dyn Fn(&Module, CK_SESSION_HANDLE, usize, u64, &mut Vec<u8>) -> Result<()> + Sync + 'a;
+type OpFn<'a> = dyn Fn(&Module, CK_SESSION_HANDLE, usize, u64, &mut [u8]) -> Result<()> + Sync + 'a;
 
 /// `threads` threads, each with its own session on `slot`, run `op` until
 /// `dur` has passed. Each thread does one untimed operation first.
