@@ -6,7 +6,8 @@
 //! `emulator` means libtokenemu.so next to this executable with a temporary
 //! `TOKENEMU_CONF`: slot 0 an eToken (RSA, ECDSA, SHA-256), slot 1 a JaCarta
 //! GOST (GOST R 34.10-2012, Streebog), both fresh tokens in a temporary
-//! directory with the profiles' default PINs. Any other module is used on
+//! directory (under `TMPDIR`) with the profiles' default PINs and no memory
+//! or object limit. Any other module is used on
 //! the one token chosen by --slot / --token-label, with the PIN from
 //! --pin-env; it must already be initialised.
 
@@ -218,7 +219,10 @@ fn emulator(label: &'static str, tag: &str) -> Result<Target> {
     let mut pins = HashMap::new();
     for (id, profile) in EMULATOR_SLOTS {
         conf.push_str(&format!(
-            "[[slot]]\nid = {id}\nprofile = \"{profile}\"\nstore = \"{}\"\n\n",
+            // No memory or object limit: the bench fills the token far
+            // beyond a real eToken's 72 KiB.
+            "[[slot]]\nid = {id}\nprofile = \"{profile}\"\nstore = \"{}\"\n\
+             memory = \"unlimited\"\nmax_objects = 0\n\n",
             dir.path().join(profile).display()
         ));
         let p = tokenemu_core::profile::Profile::builtin(profile)
