@@ -281,6 +281,14 @@ fn check_group(i: u64, objs: &[(ObjectClass, Option<Vec<u8>>)]) -> Result<(), St
 #[serial]
 fn crash_kill_writer_repeatedly() {
     let env = TestEnv::new(SLOTS);
+    // Over 1,000 token objects: far more than the eToken profile's 72 KiB
+    // holds, so the slot's memory cap is lifted.
+    let conf = std::fs::read_to_string(&env.conf).expect("read config");
+    std::fs::write(
+        &env.conf,
+        conf.replace("[[slot]]\n", "[[slot]]\nmemory = \"unlimited\"\n"),
+    )
+    .expect("write config");
     let seed = std::env::var("TOKENEMU_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
