@@ -175,6 +175,8 @@ struct Progress {
 impl Progress {
     fn new(name: &str, n: usize) -> Progress {
         if !std::io::stderr().is_terminal() {
+            // CI logs: one line per token, failures as they happen.
+            eprintln!("conformance: {name}: {n} checks");
             return Progress { bar: None };
         }
         let bar = ProgressBar::new(n as u64);
@@ -193,15 +195,19 @@ impl Progress {
     }
 
     fn done(&self, r: &CheckReport) {
-        if let Some(b) = &self.bar {
-            if r.status.is_bad() {
-                b.println(format!(
-                    "  FAIL {}: {}",
-                    r.id,
-                    r.message.as_deref().unwrap_or("")
-                ));
+        let line = r
+            .status
+            .is_bad()
+            .then(|| format!("  FAIL {}: {}", r.id, r.message.as_deref().unwrap_or("")));
+        match (&self.bar, line) {
+            (Some(b), line) => {
+                if let Some(l) = line {
+                    b.println(l);
+                }
+                b.inc(1);
             }
-            b.inc(1);
+            (None, Some(l)) => eprintln!("{l}"),
+            (None, None) => {}
         }
     }
 

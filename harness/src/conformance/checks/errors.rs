@@ -154,6 +154,14 @@ pub fn checks() -> Vec<Check> {
             run: rsa_data_len_range,
         },
         Check {
+            id: "errors.rsa-encryption-lengths",
+            chapter: C,
+            title: "CKM_RSA_PKCS: C_Encrypt of more than k − 11 bytes → CKR_DATA_LEN_RANGE; C_Decrypt of k + 1 bytes → CKR_ENCRYPTED_DATA_LEN_RANGE",
+            spec: "curr v2.40 / v3.0 'PKCS #1 v1.5 RSA' (input ≤ k − 11 bytes to encrypt, k bytes to decrypt); base v3.0 §5.1.6 CKR_ENCRYPTED_DATA_LEN_RANGE",
+            needs: Needs::NONE.login().mechs(&[CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN]),
+            run: rsa_encryption_lengths,
+        },
+        Check {
             id: "errors.gost-data-len-range",
             chapter: C,
             title: "C_Sign(CKM_GOSTR3410 / CKM_GOSTR3410_512) with a digest of the wrong length → CKR_DATA_LEN_RANGE",
@@ -562,5 +570,38 @@ fn gost_data_len_range(ctx: &mut Ctx) -> CheckResult {
             CKR_DATA_LEN_RANGE,
         )?;
     }
+    Ok(None)
+}
+
+fn rsa_encryption_lengths(ctx: &mut Ctx) -> CheckResult {
+    let s = ctx.user_session()?;
+    let pair = rsa_pair(ctx, s)?;
+    let k = ctx
+        .p11
+        .attribute(s, pair.public, CKA_MODULUS)
+        .map_err(|rv| crate::conformance::check::Stop::Fail {
+            message: "C_GetAttributeValue(CKA_MODULUS)".into(),
+            rv: Some(rv),
+        })?
+        .len();
+    let m = Mech::new(CKM_RSA_PKCS);
+    ok(
+        "C_EncryptInit(CKM_RSA_PKCS)",
+        ctx.p11.encrypt_init(s, &m, pair.public),
+    )?;
+    expect_rv(
+        &format!("C_Encrypt(CKM_RSA_PKCS, {} bytes, k = {k})", k - 10),
+        ctx.p11.encrypt(s, &vec![0x33; k - 10], Out::Buf(k)).rv,
+        CKR_DATA_LEN_RANGE,
+    )?;
+    ok(
+        "C_DecryptInit(CKM_RSA_PKCS)",
+        ctx.p11.decrypt_init(s, &m, pair.private),
+    )?;
+    expect_rv(
+        &format!("C_Decrypt(CKM_RSA_PKCS, {} bytes, k = {k})", k + 1),
+        ctx.p11.decrypt(s, &vec![0x01; k + 1], Out::Buf(k)).rv,
+        CKR_ENCRYPTED_DATA_LEN_RANGE,
+    )?;
     Ok(None)
 }
