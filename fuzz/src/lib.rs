@@ -845,6 +845,8 @@ pub fn harness() -> std::sync::MutexGuard<'static, Harness> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
+// CK_ULONG is c_ulong: u64 here, u32 on Windows, so the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 fn bool_attr(ty: CK_ATTRIBUTE_TYPE, v: bool) -> Attr {
     Attr {
         ty: AttrType::Raw(ty as u64),
@@ -852,6 +854,8 @@ fn bool_attr(ty: CK_ATTRIBUTE_TYPE, v: bool) -> Attr {
     }
 }
 
+// CK_ULONG is c_ulong: u64 here, u32 on Windows, so the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 fn attr_bytes(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Attr {
     Attr {
         ty: AttrType::Raw(ty as u64),
@@ -859,6 +863,8 @@ fn attr_bytes(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Attr {
     }
 }
 
+// CK_ULONG is c_ulong: u64 here, u32 on Windows, so the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 fn ulong_attr(ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Attr {
     Attr {
         ty: AttrType::Raw(ty as u64),
@@ -866,6 +872,8 @@ fn ulong_attr(ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Attr {
     }
 }
 
+// CK_ULONG is c_ulong: u64 here, u32 on Windows, so the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 fn raw_mech(ty: CK_MECHANISM_TYPE, param: Param) -> Mech {
     Mech {
         ty: AttrType::Raw(ty as u64),
@@ -1223,8 +1231,8 @@ impl Harness {
                 call!(C_WaitForSlotEvent(CKF_DONT_BLOCK, &mut slot, null_mut()));
             }
             Op::OpenSession { slot, flags } => {
-                let f = CK_FLAGS::from(flags & 1) * CKF_SERIAL_SESSION
-                    | CK_FLAGS::from((flags >> 1) & 1) * CKF_RW_SESSION
+                let f = (CK_FLAGS::from(flags & 1) * CKF_SERIAL_SESSION)
+                    | (CK_FLAGS::from((flags >> 1) & 1) * CKF_RW_SESSION)
                     | if flags & 0x80 != 0 { 0x100 } else { 0 };
                 let mut s = 0;
                 if call!(C_OpenSession(slot.id(), f, null_mut(), None, &mut s)) == CKR_OK {
