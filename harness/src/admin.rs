@@ -752,7 +752,12 @@ pub struct FaultArgs {
     #[arg(long, value_name = "NAME", required_unless_present_any = ["list", "clear", "seed"])]
     pub function: Option<String>,
     /// What the call returns, by name (default CKR_DEVICE_ERROR).
-    #[arg(long, value_name = "CKR_NAME", conflicts_with = "unplug", requires = "function")]
+    #[arg(
+        long,
+        value_name = "CKR_NAME",
+        conflicts_with = "unplug",
+        requires = "function"
+    )]
     pub rv: Option<String>,
     /// Pull the token out of its slot instead (the call returns
     /// CKR_DEVICE_REMOVED; `tokenemu token plug` puts it back).
@@ -804,7 +809,10 @@ pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
         FaultFile::default()
             .save(&sc.store)
             .map_err(|e| anyhow!("slot {slot}: {e}"))?;
-        println!("slot {slot}: {n} fault rule(s) removed ({})", path.display());
+        println!(
+            "slot {slot}: {n} fault rule(s) removed ({})",
+            path.display()
+        );
         let left = sc.faults.len().saturating_sub(n);
         if left > 0 {
             println!("slot {slot}: {left} rule(s) from {} stay", cfg.source);

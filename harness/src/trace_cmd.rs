@@ -247,8 +247,9 @@ fn attr_value(ty: &str, hex_value: &str) -> String {
     }
     match bytes.len() {
         1 if bytes[0] <= 1 => (bytes[0] == 1).to_string(),
-        8 if !matches!(ty, "CKA_ID") => u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
-            .to_string(),
+        8 if !matches!(ty, "CKA_ID") => {
+            u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])).to_string()
+        }
         _ => hex_value.to_owned(),
     }
 }

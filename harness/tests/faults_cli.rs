@@ -92,14 +92,28 @@ fn cli_faults_reach_a_pkcs11_client_and_clear_removes_them() {
     let out = tokenemu(
         &conf,
         &[
-            "token", "fault", "--slot", "0", "--function", "C_GenerateRandom", "--rv",
-            "CKR_DEVICE_MEMORY", "--nth", "3",
+            "token",
+            "fault",
+            "--slot",
+            "0",
+            "--function",
+            "C_GenerateRandom",
+            "--rv",
+            "CKR_DEVICE_MEMORY",
+            "--nth",
+            "3",
         ],
     );
-    assert!(out.contains("C_GenerateRandom → CKR_DEVICE_MEMORY on call 3"), "{out}");
+    assert!(
+        out.contains("C_GenerateRandom → CKR_DEVICE_MEMORY on call 3"),
+        "{out}"
+    );
     assert!(store.join("faults.toml").exists());
     let list = tokenemu(&conf, &["token", "fault", "--slot", "0", "--list"]);
-    assert!(list.contains("C_GenerateRandom → CKR_DEVICE_MEMORY on call 3"), "{list}");
+    assert!(
+        list.contains("C_GenerateRandom → CKR_DEVICE_MEMORY on call 3"),
+        "{list}"
+    );
     assert!(list.contains("faults.toml"), "{list}");
 
     // The 3rd call, and only the 3rd, fails with the chosen CK_RV.
@@ -113,12 +127,26 @@ fn cli_faults_reach_a_pkcs11_client_and_clear_removes_them() {
     tokenemu(
         &conf,
         &[
-            "token", "fault", "--slot", "0", "--function", "C_GenerateRandom", "--rv",
-            "CKR_FUNCTION_FAILED", "--probability", "0.5", "--seed", "11",
+            "token",
+            "fault",
+            "--slot",
+            "0",
+            "--function",
+            "C_GenerateRandom",
+            "--rv",
+            "CKR_FUNCTION_FAILED",
+            "--probability",
+            "0.5",
+            "--seed",
+            "11",
         ],
     );
     let first = random_calls(40);
-    assert_eq!(first[2], Some(RvError::DeviceMemory), "the nth rule comes first");
+    assert_eq!(
+        first[2],
+        Some(RvError::DeviceMemory),
+        "the nth rule comes first"
+    );
     let random_failures = first
         .iter()
         .filter(|r| **r == Some(RvError::FunctionFailed))
@@ -157,13 +185,47 @@ fn bad_fault_options_are_refused_with_the_reason() {
         assert!(!o.status.success(), "{args:?} should fail");
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
-    let e = fail(&["token", "fault", "--slot", "0", "--function", "C_Sign", "--rv", "CKR_NOPE", "--nth", "1"]);
+    let e = fail(&[
+        "token",
+        "fault",
+        "--slot",
+        "0",
+        "--function",
+        "C_Sign",
+        "--rv",
+        "CKR_NOPE",
+        "--nth",
+        "1",
+    ]);
     assert!(e.contains("CKR_NOPE"), "{e}");
     let e = fail(&["token", "fault", "--slot", "0", "--function", "C_Sign"]);
     assert!(e.contains("exactly one of nth, every, probability"), "{e}");
-    let e = fail(&["token", "fault", "--slot", "0", "--function", "C_Sign", "--nth", "1", "--every", "2"]);
+    let e = fail(&[
+        "token",
+        "fault",
+        "--slot",
+        "0",
+        "--function",
+        "C_Sign",
+        "--nth",
+        "1",
+        "--every",
+        "2",
+    ]);
     assert!(e.contains("--every"), "{e}");
-    let e = fail(&["token", "fault", "--slot", "0", "--function", "C_Sign", "--probability", "1.5"]);
+    let e = fail(&[
+        "token",
+        "fault",
+        "--slot",
+        "0",
+        "--function",
+        "C_Sign",
+        "--probability",
+        "1.5",
+    ]);
     assert!(e.contains("0..=1"), "{e}");
-    assert!(!dir.path().join("s/faults.toml").exists(), "nothing written");
+    assert!(
+        !dir.path().join("s/faults.toml").exists(),
+        "nothing written"
+    );
 }

@@ -43,7 +43,10 @@ fn a_failed_step_reports_the_module_trace_of_its_calls() {
         "check = { result = \"CKR_PIN_INCORRECT\" }",
         "check = { result = \"CKR_PIN_LEN_RANGE\" }",
     );
-    assert_ne!(broken, text, "scenario 002 no longer has the wrong-PIN check");
+    assert_ne!(
+        broken, text,
+        "scenario 002 no longer has the wrong-PIN check"
+    );
     let file = out.path().join("002-broken.toml");
     std::fs::write(&file, broken).unwrap();
     let sc = load_file(&file).unwrap_or_else(|e| panic!("{e}"));
@@ -80,8 +83,16 @@ fn a_failed_step_reports_the_module_trace_of_its_calls() {
             trace.calls
         );
     }
-    assert!(trace.calls.len() <= step.calls.len() + 1, "{:#?}", trace.calls);
-    assert!(!trace.calls.iter().any(|c| c.contains("C_Sign")), "{:#?}", trace.calls);
+    assert!(
+        trace.calls.len() <= step.calls.len() + 1,
+        "{:#?}",
+        trace.calls
+    );
+    assert!(
+        !trace.calls.iter().any(|c| c.contains("C_Sign")),
+        "{:#?}",
+        trace.calls
+    );
     // Passing steps carry none.
     assert!(report
         .steps

@@ -58,11 +58,7 @@ impl Env {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            o.status.success(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
@@ -97,7 +93,10 @@ fn a_real_trace_reads_one_line_per_call_and_filters() {
     assert!(!all.contains(WRONG_PIN));
 
     let failed = env.show(&["--failed"]);
-    assert!(!failed.is_empty() && failed.lines().all(|l| !l.contains("  CKR_OK  ")), "{failed}");
+    assert!(
+        !failed.is_empty() && failed.lines().all(|l| !l.contains("  CKR_OK  ")),
+        "{failed}"
+    );
     assert!(failed.contains("CKR_PIN_INCORRECT"), "{failed}");
 
     let logins = env.show(&["--function", "C_Login"]);
@@ -113,7 +112,10 @@ fn a_real_trace_reads_one_line_per_call_and_filters() {
         .unwrap();
     let one = env.show(&["--session", &session.to_string()]);
     assert!(one.lines().count() >= 2, "{one}");
-    assert!(one.lines().all(|l| l.contains(&format!("sess {session} "))), "{one}");
+    assert!(
+        one.lines().all(|l| l.contains(&format!("sess {session} "))),
+        "{one}"
+    );
 
     // --json passes the chosen records through unchanged.
     let json = env.show(&["--json", "--failed"]);
@@ -127,7 +129,10 @@ fn a_real_trace_reads_one_line_per_call_and_filters() {
 #[test]
 fn follow_prints_calls_as_they_are_appended() {
     let env = traced_env();
-    let lines_before = std::fs::read_to_string(env.trace()).unwrap().lines().count();
+    let lines_before = std::fs::read_to_string(env.trace())
+        .unwrap()
+        .lines()
+        .count();
     let mut child = Command::new(BIN)
         .arg("trace")
         .arg(env.trace())
@@ -150,7 +155,13 @@ fn follow_prints_calls_as_they_are_appended() {
     child.wait().unwrap();
     let line = line.expect("trace --follow printed nothing within 20 s");
     assert!(line.contains("C_GetTokenInfo("), "{line}");
-    assert!(std::fs::read_to_string(env.trace()).unwrap().lines().count() > lines_before);
+    assert!(
+        std::fs::read_to_string(env.trace())
+            .unwrap()
+            .lines()
+            .count()
+            > lines_before
+    );
 }
 
 /// A real call appended to the trace: `tokenemu token list` reads the token info.

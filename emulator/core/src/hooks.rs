@@ -417,9 +417,16 @@ mod tests {
         // Emptied, the file goes away.
         FaultFile::default().save(dir.path()).unwrap();
         assert!(!FaultFile::path(dir.path()).exists());
-        std::fs::write(FaultFile::path(dir.path()), "[[fault]]\nfunction = \"C_Sign\"\n").unwrap();
+        std::fs::write(
+            FaultFile::path(dir.path()),
+            "[[fault]]\nfunction = \"C_Sign\"\n",
+        )
+        .unwrap();
         let e = FaultFile::load(dir.path()).unwrap_err();
-        assert!(e.contains("faults.toml") && e.contains("exactly one"), "{e}");
+        assert!(
+            e.contains("faults.toml") && e.contains("exactly one"),
+            "{e}"
+        );
         std::fs::write(FaultFile::path(dir.path()), "[[fault]]\nfunktion = 1\n").unwrap();
         let e = FaultFile::load(dir.path()).unwrap_err();
         assert!(e.contains("faults.toml") && e.contains("funktion"), "{e}");

@@ -321,9 +321,11 @@ impl TokenModel {
             CKF_USER_PIN_COUNT_LOW,
             CKF_USER_PIN_FINAL_TRY,
             CKF_USER_PIN_LOCKED,
-        ) | self
-            .so
-            .flags(CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED)
+        ) | self.so.flags(
+            CKF_SO_PIN_COUNT_LOW,
+            CKF_SO_PIN_FINAL_TRY,
+            CKF_SO_PIN_LOCKED,
+        )
     }
 }
 
@@ -670,7 +672,9 @@ fn run_real(m: &Module, model: &Model, op: &Op, r: &Resolved) -> (Outcome, Optio
             }
         }
         Op::CloseSession { .. } => (rv(m.close_session(s)).map(|()| Seen::Done), None),
-        Op::CloseAllSessions { .. } => (rv(m.close_all_sessions(r.slot)).map(|()| Seen::Done), None),
+        Op::CloseAllSessions { .. } => {
+            (rv(m.close_all_sessions(r.slot)).map(|()| Seen::Done), None)
+        }
         Op::SessionInfo { .. } => (
             rv(m.session_info(s)).map(|i| Seen::Session {
                 slot: i.slotID,
@@ -701,7 +705,10 @@ fn run_real(m: &Module, model: &Model, op: &Op, r: &Resolved) -> (Outcome, Optio
         Op::InitToken { pin, .. } => {
             let p = current(r.slot, true, pin);
             let label = tokenemu_core::util::padded::<32>("state machine");
-            (rv(m.init_token(r.slot, &p, &label)).map(|()| Seen::Done), None)
+            (
+                rv(m.init_token(r.slot, &p, &label)).map(|()| Seen::Done),
+                None,
+            )
         }
         Op::CreateObject { token, private, .. } => {
             let template = vec![
@@ -810,7 +817,8 @@ fn run_sequence(
         let r = case.model.resolve(op);
         let (real, handle) = run_real(&case.module, &case.model, op, &r);
         if let Some(h) = handle {
-            let reused = case.model.sessions_seen.contains(&h) || case.model.objects_seen.contains(&h);
+            let reused =
+                case.model.sessions_seen.contains(&h) || case.model.objects_seen.contains(&h);
             prop_assert!(
                 !reused && h != BAD_HANDLE,
                 "step {n} {op:?}: handle {h} was handed out before\n{}",

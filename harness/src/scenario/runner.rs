@@ -114,7 +114,10 @@ fn step_trace(
         tracing::warn!("step trace {name}: {e}");
         return None;
     }
-    let base = records.first().and_then(|r| r["ts_us"].as_u64()).unwrap_or(0);
+    let base = records
+        .first()
+        .and_then(|r| r["ts_us"].as_u64())
+        .unwrap_or(0);
     Some(crate::report::StepTrace {
         file: name,
         calls: records
