@@ -178,7 +178,10 @@ impl Module {
             pReserved: null_mut(),
         };
         // SAFETY: args is a valid CK_C_INITIALIZE_ARGS for the call.
-        ck!(unsafe { self.f.C_Initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast()) });
+        ck!(unsafe {
+            self.f
+                .C_Initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast())
+        });
     }
 
     fn finalize(&self) {
@@ -189,10 +192,16 @@ impl Module {
     fn slots(&self, present: bool) -> Vec<CK_SLOT_ID> {
         let mut n: CK_ULONG = 0;
         // SAFETY: NULL list asks for the count.
-        ck!(unsafe { self.f.C_GetSlotList(present as CK_BBOOL, null_mut(), &mut n) });
+        ck!(unsafe {
+            self.f
+                .C_GetSlotList(present as CK_BBOOL, null_mut(), &mut n)
+        });
         let mut v = vec![0; n as usize];
         // SAFETY: v holds n entries.
-        ck!(unsafe { self.f.C_GetSlotList(present as CK_BBOOL, v.as_mut_ptr(), &mut n) });
+        ck!(unsafe {
+            self.f
+                .C_GetSlotList(present as CK_BBOOL, v.as_mut_ptr(), &mut n)
+        });
         v.truncate(n as usize);
         v
     }
@@ -404,14 +413,14 @@ impl Module {
     /// number of handles found.
     fn find_one(&self, s: CK_SESSION_HANDLE, label: &str) -> usize {
         let class = ulong(CKO_DATA);
-        let mut t = [
-            attr(CKA_CLASS, &class),
-            attr(CKA_LABEL, label.as_bytes()),
-        ];
+        let mut t = [attr(CKA_CLASS, &class), attr(CKA_LABEL, label.as_bytes())];
         let mut found = [0 as CK_OBJECT_HANDLE; 16];
         let mut n: CK_ULONG = 0;
         // SAFETY: the template's values outlive the call.
-        ck!(unsafe { self.f.C_FindObjectsInit(s, t.as_mut_ptr(), t.len() as CK_ULONG) });
+        ck!(unsafe {
+            self.f
+                .C_FindObjectsInit(s, t.as_mut_ptr(), t.len() as CK_ULONG)
+        });
         ck!(
             // SAFETY: found holds 16 handles.
             unsafe { self.f.C_FindObjects(s, found.as_mut_ptr(), 16, &mut n) }
@@ -430,7 +439,11 @@ fn env_sizes(softhsm: bool) -> Vec<usize> {
     match std::env::var("FFI_OBJECTS") {
         Ok(v) if !v.trim().is_empty() => v
             .split(',')
-            .map(|s| s.trim().parse().expect("FFI_OBJECTS: comma-separated counts"))
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("FFI_OBJECTS: comma-separated counts")
+            })
             .collect(),
         _ if softhsm => vec![1000],
         _ => vec![1000, 10_000, 100_000],
@@ -464,8 +477,8 @@ fn ffi_path(c: &mut Criterion) {
                 .expect("sign")
         })
     });
-    let ec_key = tokenemu_crypto::EcPrivateKey::generate(tokenemu_crypto::EcCurve::P256)
-        .expect("EC key");
+    let ec_key =
+        tokenemu_crypto::EcPrivateKey::generate(tokenemu_crypto::EcCurve::P256).expect("EC key");
     group.bench_function("ecdsa_p256", |b| {
         b.iter(|| ec_key.sign_prehash(&data[..32]).expect("sign"))
     });
@@ -520,7 +533,8 @@ fn ffi_path(c: &mut Criterion) {
                     let start = Instant::now();
                     std::thread::scope(|scope| {
                         for (t, sess) in [s, s2].into_iter().enumerate().take(threads) {
-                            let n = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
+                            let n = iters / threads as u64
+                                + u64::from((t as u64) < iters % threads as u64);
                             let (m, data) = (&m, &data[..len]);
                             scope.spawn(move || {
                                 let mut sig = [0u8; 512];

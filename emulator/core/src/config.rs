@@ -281,7 +281,10 @@ mod tests {
         assert_eq!(t(1).memory, 0);
         assert_eq!(t(1).max_objects, 0);
         assert_eq!(t(1).max_sessions, 0);
-        assert_eq!(t(1).total_public_memory, crate::ck::CK_UNAVAILABLE_INFORMATION);
+        assert_eq!(
+            t(1).total_public_memory,
+            crate::ck::CK_UNAVAILABLE_INFORMATION
+        );
         assert_eq!((t(2).memory, t(2).total_private_memory), (4096, 4096));
         assert_eq!((t(2).max_objects, t(2).max_sessions), (7, 3));
         assert!(t(2).max_rw_sessions <= 3 && t(2).max_rw_sessions != 0);

@@ -92,9 +92,7 @@ impl ModuleState {
         // across C_Finalize/C_Initialize (see `token`) keep their handles, so
         // no later module may hand the same numbers out again.
         static HANDLES: std::sync::OnceLock<Arc<AtomicU64>> = std::sync::OnceLock::new();
-        let handles = HANDLES
-            .get_or_init(|| Arc::new(AtomicU64::new(1)))
-            .clone();
+        let handles = HANDLES.get_or_init(|| Arc::new(AtomicU64::new(1))).clone();
         let mut slots = Vec::new();
         for sc in config.slots {
             let store = Store::open(&sc.store)?;
@@ -242,9 +240,7 @@ impl ModuleState {
             .unwrap_or(u64::MAX)
             .max(1);
         let at = s.last_checked.load(Ordering::Acquire);
-        if !max_age.is_zero()
-            && at != 0
-            && u128::from(now.saturating_sub(at)) < max_age.as_nanos()
+        if !max_age.is_zero() && at != 0 && u128::from(now.saturating_sub(at)) < max_age.as_nanos()
         {
             return Ok(s.last_present.load(Ordering::Acquire));
         }
@@ -345,7 +341,10 @@ impl ModuleState {
         f: impl FnOnce(&mut Session) -> Result<R>,
     ) -> Result<R> {
         let cell = self.cell(h)?;
-        if !self.is_plugged(cell.slot, HOT_PATH_STALENESS).unwrap_or(false) {
+        if !self
+            .is_plugged(cell.slot, HOT_PATH_STALENESS)
+            .unwrap_or(false)
+        {
             self.token_removed(cell.slot);
             return Err(Error::DeviceRemoved);
         }

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -418,9 +418,7 @@ impl Token {
                     return None;
                 }
                 obj.opened(&mk)
-                    .map_err(|e| {
-                        tracing::warn!(slot, error = %e, "cannot open a sealed attribute")
-                    })
+                    .map_err(|e| tracing::warn!(slot, error = %e, "cannot open a sealed attribute"))
                     .ok()
             });
         }
@@ -571,13 +569,23 @@ impl Token {
     fn check_capacity(&self, adding: usize, grow: usize) -> Result<()> {
         let t = &self.profile.token;
         if t.max_objects != 0 && self.by_uid.len().saturating_add(adding) > t.max_objects {
-            tracing::info!(slot = self.slot_id, max = t.max_objects, "token full: object count");
+            tracing::info!(
+                slot = self.slot_id,
+                max = t.max_objects,
+                "token full: object count"
+            );
             return Err(Error::DeviceMemory);
         }
         let (public, private) = self.objects.token_bytes();
         let used = public.saturating_add(private);
         if t.memory != 0 && grow > 0 && used.saturating_add(grow) as u128 > u128::from(t.memory) {
-            tracing::info!(slot = self.slot_id, used, grow, memory = t.memory, "token memory full");
+            tracing::info!(
+                slot = self.slot_id,
+                used,
+                grow,
+                memory = t.memory,
+                "token memory full"
+            );
             return Err(Error::DeviceMemory);
         }
         Ok(())

@@ -65,7 +65,8 @@ fn a_pulled_token_stops_running_operations() {
         mech: CKM_ECDSA,
         param: MechParam::None,
     };
-    m.op_init(s, OpKind::Sign, ecdsa.clone(), Some(key)).unwrap();
+    m.op_init(s, OpKind::Sign, ecdsa.clone(), Some(key))
+        .unwrap();
     let out = m
         .op_single(s, OpKind::Sign, &[7; 32], OutSpec::Capacity(64))
         .unwrap();

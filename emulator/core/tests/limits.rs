@@ -61,7 +61,10 @@ fn builtin_profiles_have_their_real_memory_and_default_to_it() {
             "{name}: memory {} is not a 64–128 KiB token's",
             p.token.memory
         );
-        assert!(p.assumed.contains_key("token.memory"), "{name}: say where the figure comes from");
+        assert!(
+            p.assumed.contains_key("token.memory"),
+            "{name}: say where the figure comes from"
+        );
     }
     let f = etoken("");
     let memory = Profile::builtin("etoken").unwrap().token.memory;
@@ -75,7 +78,11 @@ fn builtin_profiles_have_their_real_memory_and_default_to_it() {
     assert_eq!(CK_RV::from(&e), CKR_DEVICE_MEMORY);
     assert!((10..=18).contains(&n), "{n} objects of 4 KiB fit in 72 KiB");
     let info = f.module.token_info(SLOT).unwrap();
-    assert!(info.ulFreePublicMemory < 4096 + 200, "{}", info.ulFreePublicMemory);
+    assert!(
+        info.ulFreePublicMemory < 4096 + 200,
+        "{}",
+        info.ulFreePublicMemory
+    );
 }
 
 #[test]
@@ -83,7 +90,10 @@ fn memory_full_counts_bytes_and_frees_on_destroy() {
     let f = etoken("memory = 4096");
     let s = f.module.open_session(SLOT, RW).unwrap();
     let info = f.module.token_info(SLOT).unwrap();
-    assert_eq!((info.ulTotalPublicMemory, info.ulTotalPrivateMemory), (4096, 4096));
+    assert_eq!(
+        (info.ulTotalPublicMemory, info.ulTotalPrivateMemory),
+        (4096, 4096)
+    );
     let (n, e) = fill(&f, s, 1000, 10);
     assert!(matches!(e, Error::DeviceMemory), "{e:?}");
     assert!((2..=4).contains(&n), "{n} objects of 1,000 bytes in 4,096");
@@ -167,9 +177,7 @@ fn memory_full_is_reported_for_token_key_generation_too() {
     // Room for about one RSA-2048 key pair.
     let f = etoken("memory = 2500");
     let s = f.module.open_session(SLOT, RW).unwrap();
-    f.module
-        .login(s, CKU_USER, b"1234567890")
-        .unwrap();
+    f.module.login(s, CKU_USER, b"1234567890").unwrap();
     let mech = tokenemu_core::mechanism::params::Mechanism {
         mech: CKM_RSA_PKCS_KEY_PAIR_GEN,
         param: tokenemu_core::mechanism::params::MechParam::None,
@@ -182,19 +190,21 @@ fn memory_full_is_reported_for_token_key_generation_too() {
     let private = vec![A::bool(CKA_TOKEN, true), A::bool(CKA_PRIVATE, true)];
     let mut results = Vec::new();
     for _ in 0..3 {
-        results.push(f.module.generate_key_pair(
-            s,
-            mech.clone(),
-            public.clone(),
-            private.clone(),
-        ));
+        results.push(
+            f.module
+                .generate_key_pair(s, mech.clone(), public.clone(), private.clone()),
+        );
     }
     assert!(
-        results.iter().any(|r| matches!(r, Err(Error::DeviceMemory))),
+        results
+            .iter()
+            .any(|r| matches!(r, Err(Error::DeviceMemory))),
         "{results:?}"
     );
     // Both halves or neither: the count of token objects is even.
-    f.module.find_init(s, vec![A::bool(CKA_TOKEN, true)]).unwrap();
+    f.module
+        .find_init(s, vec![A::bool(CKA_TOKEN, true)])
+        .unwrap();
     let found = f.module.find_next(s, 100).unwrap();
     assert_eq!(found.len() % 2, 0, "{found:?}");
 }

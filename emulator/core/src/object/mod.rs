@@ -330,16 +330,16 @@ struct Record<'a> {
     sealed: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-/// The spec names of attribute types both ways, built once: loading a token
-/// translates every attribute of every object.
-fn attribute_names() -> &'static (
+/// Attribute types by spec name, and spec names by type.
+type AttributeNames = (
     HashMap<&'static str, CK_ATTRIBUTE_TYPE>,
     HashMap<CK_ATTRIBUTE_TYPE, &'static str>,
-) {
-    static NAMES: OnceLock<(
-        HashMap<&'static str, CK_ATTRIBUTE_TYPE>,
-        HashMap<CK_ATTRIBUTE_TYPE, &'static str>,
-    )> = OnceLock::new();
+);
+
+/// The spec names of attribute types both ways, built once: loading a token
+/// translates every attribute of every object.
+fn attribute_names() -> &'static AttributeNames {
+    static NAMES: OnceLock<AttributeNames> = OnceLock::new();
     NAMES.get_or_init(|| {
         let mut by_name = HashMap::new();
         let mut by_type = HashMap::new();

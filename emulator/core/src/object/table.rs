@@ -195,7 +195,7 @@ mod tests {
             t.insert(h, data(&format!("o{}", h % 10), &[h as u8], true, false));
         }
         let class = Attribute::ulong(CKA_CLASS, CKO_DATA);
-        assert_eq!(t.find(&[class.clone()], |_| true).len(), 50);
+        assert_eq!(t.find(std::slice::from_ref(&class), |_| true).len(), 50);
         assert_eq!(
             t.find(&[class.clone(), label("o3")], |_| true),
             vec![3, 13, 23, 33, 43]
@@ -217,7 +217,10 @@ mod tests {
         assert_eq!(t.find(&[label("o3")], |_| true), vec![33, 43]);
         assert_eq!(t.len(), 48);
         // Visibility is the caller's.
-        assert_eq!(t.find(&[label("o3")], |o| o.attrs.get(&CKA_ID) == Some(&vec![43])), vec![43]);
+        assert_eq!(
+            t.find(&[label("o3")], |o| o.attrs.get(&CKA_ID) == Some(&vec![43])),
+            vec![43]
+        );
         // An empty template finds everything, in handle order.
         let all = t.find(&[], |_| true);
         assert_eq!(all.len(), 48);
