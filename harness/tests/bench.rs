@@ -120,6 +120,11 @@ fn assert_ok(r: &Value, module: usize) {
     for k in ["rate", "p50_us", "p90_us", "p99_us"] {
         assert!(o[k].as_f64().unwrap() > 0.0, "{k} in {r:#}");
     }
+    // On-CPU time is updated at scheduling events, so a 20 ms round may
+    // read as 0; it must be there.
+    for k in ["cpu_us_per_op", "cpus_used"] {
+        assert!(o[k].as_f64().unwrap() >= 0.0, "{k} in {r:#}");
+    }
     assert!(o["p50_us"].as_f64() <= o["p99_us"].as_f64(), "{r:#}");
     assert!(o["ops"].as_u64().unwrap() >= 2, "{r:#}");
 }
@@ -172,6 +177,7 @@ fn emulator_alone_runs_every_workload() {
         .iter()
         .any(|t| t["name"].as_str().unwrap().contains("2-thread") && t["measured"].is_number()));
     assert!(stdout.contains("targets (A against B):"), "{stdout}");
+    assert!(stdout.contains("on-CPU time per operation"), "{stdout}");
 }
 
 #[test]
@@ -215,6 +221,7 @@ fn emulator_against_softhsm2_gives_ratios_and_skips_gost_on_softhsm2() {
         } else {
             assert_ok(r, 1);
             assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r:#}");
+            assert!(r.get("cpu_ratio").is_some(), "{r:#}");
         }
     }
     assert!(stdout.contains("skipped ["), "{stdout}");

@@ -49,6 +49,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("[{}] {n}", i + 1);
     }
     print!("{}", report::extras(&rows));
+    println!();
+    print!("{}", report::cpu_lines(&rows));
     let checks = report::targets(&rows);
     if args.targets || args.check_targets {
         println!();
@@ -162,6 +164,7 @@ fn measure(
     }
     if n == 2 && row.results.iter().all(|o| o.status == "ok") {
         row.ratio = stats::ratio(&rounds[0], &rounds[1]);
+        row.cpu_ratio = stats::cpu_ratio(&rounds[0], &rounds[1]);
     }
     Ok(row)
 }

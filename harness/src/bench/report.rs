@@ -45,6 +45,9 @@ pub struct Row {
     pub results: Vec<Outcome>,
     /// Throughput A / B: median of the per-round ratios (both measured).
     pub ratio: Option<f64>,
+    /// On-CPU time per operation B / A (both measured): the same
+    /// comparison, independent of how much CPU the machine's load left.
+    pub cpu_ratio: Option<f64>,
 }
 
 impl Row {
@@ -58,6 +61,7 @@ impl Row {
             objects: w.objects(),
             results: Vec::new(),
             ratio: None,
+            cpu_ratio: None,
         }
     }
 
@@ -346,14 +350,67 @@ pub fn line(row: &Row, notes: &mut Vec<String>) -> String {
     s
 }
 
+/// On-CPU time per operation, per row and module, with the ratio B/A.
+pub fn cpu_lines(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "on-CPU time per operation (does not count time spent waiting for a CPU), CPUs used:\n",
+    );
+    for r in rows {
+        let parts: Vec<String> = r
+            .results
+            .iter()
+            .filter_map(|o| {
+                let m = o.summary.as_ref()?;
+                Some(format!(
+                    "{} {} ({:.2} CPUs)",
+                    o.module,
+                    latency(m.cpu_us_per_op?),
+                    m.cpus_used.unwrap_or_default()
+                ))
+            })
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let ratio = if r.results.len() == 2 {
+            format!("  B/A {}", times(r.cpu_ratio))
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "  {:<TITLE_W$} {:>3}  {}{ratio}\n",
+            r.title,
+            r.threads,
+            parts.join(", ")
+        ));
+    }
+    s
+}
+
 /// The scaling and first-iteration notes under the table.
 pub fn extras(rows: &[Row]) -> String {
     let mut s = String::new();
     for r in rows.iter().filter(|r| r.threads > 1) {
+        let single = find(rows, &r.id, 1);
         let parts: Vec<String> = r
             .results
             .iter()
-            .map(|o| format!("{} {}", o.module, times(o.scaling)))
+            .enumerate()
+            .map(|(i, o)| {
+                // Scaling needs the CPUs to run on: show what each got.
+                let cpus = |m: Option<&Summary>| {
+                    m.and_then(|m| m.cpus_used)
+                        .map_or_else(|| "?".into(), |c| format!("{c:.2}"))
+                };
+                format!(
+                    "{} {} (CPUs used: {} with 1 thread, {} with {})",
+                    o.module,
+                    times(o.scaling),
+                    cpus(single.and_then(|s| s.summary(i))),
+                    cpus(o.summary.as_ref()),
+                    r.threads
+                )
+            })
             .collect();
         s.push_str(&format!(
             "{} threads / 1 thread, {}: {}\n",

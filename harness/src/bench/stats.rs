@@ -16,6 +16,21 @@ pub struct Round {
     pub wall: Duration,
     /// Latency of each operation in nanoseconds.
     pub latencies_ns: Vec<u64>,
+    /// Time the measuring threads spent on a CPU during the timed part
+    /// (Linux schedstat), nanoseconds; None where it cannot be read.
+    pub cpu_ns: Option<u64>,
+}
+
+/// Nanoseconds the calling thread has run on a CPU (first field of
+/// `/proc/thread-self/schedstat`). Unlike wall time it does not grow while
+/// the thread waits for a CPU that other processes hold.
+pub fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl Round {
@@ -51,6 +66,29 @@ pub struct Summary {
     /// other figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_us: Option<f64>,
+    /// On-CPU time per operation, microseconds (all rounds): what an
+    /// operation costs, whatever the load on the machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_op: Option<f64>,
+    /// CPUs the measuring threads actually got: on-CPU time / wall time,
+    /// median over the rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus_used: Option<f64>,
+}
+
+/// On-CPU nanoseconds per operation over `rounds`, if every round has it.
+fn cpu_per_op_ns(rounds: &[Round]) -> Option<f64> {
+    let cpu: Option<u64> = rounds.iter().map(|r| r.cpu_ns).sum();
+    let ops: u64 = rounds.iter().map(|r| r.ops).sum();
+    (ops > 0).then_some(())?;
+    Some(cpu? as f64 / ops as f64)
+}
+
+/// On-CPU time per operation of B over that of A (how many times less CPU
+/// A spends on one operation); None unless both were measured.
+pub fn cpu_ratio(a: &[Round], b: &[Round]) -> Option<f64> {
+    let (a, b) = (cpu_per_op_ns(a)?, cpu_per_op_ns(b)?);
+    (a > 0.0).then(|| b / a)
 }
 
 /// The median of `v` (mean of the middle two for an even count); 0 if empty.
@@ -93,6 +131,14 @@ pub fn summarize(rounds: &[Round], first: Option<Duration>) -> Summary {
         p90_us: us(quantile(&all, 0.90)),
         p99_us: us(quantile(&all, 0.99)),
         first_us: first.map(|d| d.as_secs_f64() * 1e6),
+        cpu_us_per_op: cpu_per_op_ns(rounds).map(|ns| ns / 1000.0),
+        cpus_used: {
+            let used: Option<Vec<f64>> = rounds
+                .iter()
+                .map(|r| Some(r.cpu_ns? as f64 / r.wall.as_nanos().max(1) as f64))
+                .collect();
+            used.map(|u| median(&u))
+        },
         round_rates,
     }
 }
@@ -132,6 +178,7 @@ mod tests {
             ops,
             wall: Duration::from_secs(1),
             latencies_ns: vec![1],
+            cpu_ns: Some(ops * 1000),
         };
         let a = [r(200), r(300), r(100)];
         let b = [r(100), r(100), r(100)];
@@ -141,5 +188,21 @@ mod tests {
         assert_eq!(s.rate, 200.0);
         assert_eq!(s.ops, 600);
         assert_eq!(s.first_us, Some(2000.0));
+        assert_eq!(s.cpu_us_per_op, Some(1.0));
+        assert_eq!(s.cpus_used, Some(200_000.0 / 1e9));
+        let cheap: Vec<Round> = b
+            .iter()
+            .map(|r| Round {
+                cpu_ns: r.cpu_ns.map(|c| c / 4),
+                ..r.clone()
+            })
+            .collect();
+        assert_eq!(cpu_ratio(&cheap, &b), Some(4.0));
+        // The kernel updates the figure at scheduling events: run a while.
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_millis(30) {
+            std::thread::yield_now();
+        }
+        assert!(thread_cpu_ns().is_some_and(|ns| ns > 0));
     }
 }

@@ -10,7 +10,7 @@ use cryptoki_sys::*;
 
 use super::args::{BenchArgs, Group};
 use super::p11::{Attr, CallResult, Module};
-use super::stats::Round;
+use super::stats::{self, Round};
 use super::target::{KeyKind, Target};
 
 /// The bytes a workload signs, verifies or digests.
@@ -429,7 +429,7 @@ fn threaded_round(
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 let barrier = &barrier;
-                scope.spawn(move || -> Result<(u64, Vec<u64>, Instant)> {
+                scope.spawn(move || -> Result<(u64, Vec<u64>, Instant, Option<u64>)> {
                     let mut buf = vec![0u8; 1024];
                     let setup = module.open_session(slot).map_err(anyhow::Error::from);
                     let warm = setup
@@ -440,8 +440,9 @@ fn threaded_round(
                     // the others are not left waiting.
                     barrier.wait();
                     let session = setup?;
-                    let run = || -> Result<(u64, Vec<u64>, Instant)> {
+                    let run = || -> Result<(u64, Vec<u64>, Instant, Option<u64>)> {
                         warm?;
+                        let cpu0 = stats::thread_cpu_ns();
                         let start = Instant::now();
                         let mut lat = Vec::with_capacity(1 << 12);
                         let mut i = 0u64;
@@ -451,7 +452,11 @@ fn threaded_round(
                             lat.push(t0.elapsed().as_nanos() as u64);
                             i += 1;
                         }
-                        Ok((i, lat, Instant::now()))
+                        let end = Instant::now();
+                        let cpu = cpu0
+                            .zip(stats::thread_cpu_ns())
+                            .map(|(a, b)| b.saturating_sub(a));
+                        Ok((i, lat, end, cpu))
                     };
                     let out = run();
                     let closed = module.close_session(session);
@@ -473,12 +478,16 @@ fn threaded_round(
         (start, joined)
     });
     let (start, joined) = results;
-    let mut round = Round::default();
+    let mut round = Round {
+        cpu_ns: Some(0),
+        ..Round::default()
+    };
     let mut end = start;
     for r in joined {
-        let (ops, lat, e) = r?;
+        let (ops, lat, e, cpu) = r?;
         round.ops += ops;
         round.latencies_ns.extend(lat);
+        round.cpu_ns = round.cpu_ns.zip(cpu).map(|(a, b)| a + b);
         end = end.max(e);
     }
     round.wall = end - start;
@@ -508,11 +517,18 @@ fn login_round(
         m.close_session(s)?;
         m.finalize()
     };
-    let mut round = Round::default();
+    let mut round = Round {
+        cpu_ns: Some(0),
+        ..Round::default()
+    };
     let mut wall = Duration::ZERO;
     let start = Instant::now();
     while start.elapsed() < dur || round.ops < 2 {
+        let cpu0 = stats::thread_cpu_ns();
         let (d, s) = once(&t.module)?;
+        let cpu = cpu0
+            .zip(stats::thread_cpu_ns())
+            .map(|(a, b)| b.saturating_sub(a));
         undo(&t.module, s)?;
         if first.is_none() {
             // Reported apart: whatever the module caches on its first
@@ -522,6 +538,7 @@ fn login_round(
         }
         round.ops += 1;
         round.latencies_ns.push(d.as_nanos() as u64);
+        round.cpu_ns = round.cpu_ns.zip(cpu).map(|(a, b)| a + b);
         wall += d;
     }
     // Throughput of the timed part only (setup and teardown excluded).
