@@ -8,6 +8,9 @@ use crate::object::attribute::{AttrMap, AttrMapExt};
 
 struct GenericSecret;
 
+/// The longest generic secret generated when the profile sets no maximum.
+const MAX_SECRET_LEN: CK_ULONG = 64 * 1024;
+
 impl MechanismImpl for GenericSecret {
     fn generate_key(
         &self,
@@ -19,7 +22,14 @@ impl MechanismImpl for GenericSecret {
         let len = attrs
             .get_ulong(CKA_VALUE_LEN)
             .ok_or(Error::TemplateIncomplete(CKA_VALUE_LEN))?;
-        if len == 0 || len < range.0 || (range.1 != 0 && len > range.1) {
+        // A profile without a maximum still gets one: a caller's CKA_VALUE_LEN
+        // must never size an allocation that exhausts memory.
+        let max = if range.1 == 0 {
+            MAX_SECRET_LEN
+        } else {
+            range.1
+        };
+        if len == 0 || len < range.0 || len > max {
             return Err(Error::KeySizeRange);
         }
         let mut v = vec![0u8; usize::try_from(len).map_err(|_| Error::KeySizeRange)?];
@@ -36,4 +46,28 @@ impl MechanismImpl for GenericSecret {
 pub fn register(r: &mut Registry) {
     static IMP: GenericSecret = GenericSecret;
     r.add(&[CKM_GENERIC_SECRET_KEY_GEN], &IMP);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mechanism::params::MechParam;
+    use crate::object::attribute::AttrMapExt;
+
+    #[test]
+    fn a_huge_value_len_is_refused_without_allocating_even_with_no_profile_maximum() {
+        let m = Mechanism {
+            mech: CKM_GENERIC_SECRET_KEY_GEN,
+            param: MechParam::None,
+        };
+        let mut attrs = AttrMap::new();
+        attrs.set_ulong(CKA_VALUE_LEN, CK_ULONG::MAX);
+        assert!(matches!(
+            GenericSecret.generate_key(&m, &mut attrs, (1, 0)),
+            Err(Error::KeySizeRange)
+        ));
+        attrs.set_ulong(CKA_VALUE_LEN, 32);
+        GenericSecret.generate_key(&m, &mut attrs, (1, 0)).unwrap();
+        assert_eq!(attrs.get(&CKA_VALUE).map(Vec::len), Some(32));
+    }
 }
