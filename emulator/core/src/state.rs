@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokenemu_store::{Presence, Store};
 
@@ -29,15 +29,14 @@ use crate::util::padded;
 /// How often a blocking `C_WaitForSlotEvent` looks at the tokens.
 const EVENT_POLL: Duration = Duration::from_millis(50);
 
-/// How old a presence reading (the store's `unplugged` marker) or a store
-/// generation check the running-operation calls (`C_*Init` with a key,
-/// `C_Sign`, `C_Encrypt` …) accept. Re-reading them costs a `stat` or an
-/// `open`+`read` each, a third of an ECDSA signature; a token pulled out is
-/// still noticed within this time, as a real reader notices one within its
-/// polling interval, and at once by every slot-level call (`C_GetSlotList`,
-/// `C_GetSlotInfo`, `C_WaitForSlotEvent` …), which always look and mark the
-/// token's sessions removed. Object searches, reads and writes always see
-/// the store as it is.
+/// How old a store generation check the running-operation calls (`C_*Init`
+/// with a key, `C_Sign`, `C_Encrypt` …) accept: re-reading the generation
+/// costs an `open`+`read`, a large part of an ECDSA signature, and another
+/// process's change to the objects is still seen within this time. Whether
+/// the token is plugged in is looked at on every call (one `stat` of the
+/// `unplugged` marker), as a real token's next command fails at once once it
+/// is pulled out. Object searches, reads and writes always see the store as
+/// it is.
 const HOT_PATH_STALENESS: Duration = Duration::from_millis(10);
 
 /// The most bytes `C_GenerateRandom` hands out in one call.
@@ -52,10 +51,6 @@ struct Slot {
     mechs: Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>,
     /// The store's hot-plug flag, read without the token lock.
     presence: Presence,
-    /// The last reading of `presence`…
-    last_present: AtomicBool,
-    /// …taken at this many nanoseconds after `ModuleState::epoch` (0: never).
-    last_checked: AtomicU64,
     token: Mutex<Token>,
     /// Presence as last reported by `C_WaitForSlotEvent`.
     reported_present: AtomicBool,
@@ -76,8 +71,6 @@ pub struct ModuleState {
     trace: Option<Trace>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<SessionCell>>>,
     handles: Arc<AtomicU64>,
-    /// Time base of `Slot::last_checked`.
-    epoch: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,8 +114,6 @@ impl ModuleState {
                 faults,
                 mechs,
                 presence,
-                last_present: AtomicBool::new(present),
-                last_checked: AtomicU64::new(0),
                 token: Mutex::new(token),
                 reported_present: AtomicBool::new(present),
             });
@@ -134,7 +125,6 @@ impl ModuleState {
             trace: Trace::from_env()?,
             sessions: RwLock::new(HashMap::new()),
             handles,
-            epoch: Instant::now(),
         })
     }
 
@@ -183,7 +173,6 @@ impl ModuleState {
                     "injected token removal"
                 );
                 lock(&self.slots[i].token).store().set_present(false)?;
-                self.slots[i].last_present.store(false, Ordering::SeqCst);
                 self.token_removed(i);
                 Err(Error::DeviceRemoved)
             }
@@ -197,6 +186,11 @@ impl ModuleState {
             trace.record(function, args, rv, clock.elapsed());
         }
         r
+    }
+
+    /// Ends the session's active operation of `kind` (see `Module::op_abort`).
+    pub(crate) fn op_abort(&self, h: CK_SESSION_HANDLE, kind: OpKind) {
+        self.end_failed_operation(crate::hooks::op_name(kind, crate::hooks::Phase::Single), h);
     }
 
     /// An injected failure ends the operation the call belongs to, as a real
@@ -234,25 +228,13 @@ impl ModuleState {
 
     /// Whether the token is plugged in, from a reading at most `max_age`
     /// old (`Duration::ZERO`: look now).
-    fn is_plugged(&self, slot: usize, max_age: Duration) -> Result<bool> {
-        let s = &self.slots[slot];
-        let now = u64::try_from(self.epoch.elapsed().as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let at = s.last_checked.load(Ordering::Acquire);
-        if !max_age.is_zero() && at != 0 && u128::from(now.saturating_sub(at)) < max_age.as_nanos()
-        {
-            return Ok(s.last_present.load(Ordering::Acquire));
-        }
-        let present = s.presence.is_present()?;
-        s.last_present.store(present, Ordering::Release);
-        s.last_checked.store(now, Ordering::Release);
-        Ok(present)
+    fn is_plugged(&self, slot: usize) -> Result<bool> {
+        Ok(self.slots[slot].presence.is_present()?)
     }
 
     /// Looks at the token now; a pulled token's sessions are marked removed.
     fn present(&self, slot: usize) -> bool {
-        let present = self.is_plugged(slot, Duration::ZERO).unwrap_or(false);
+        let present = self.is_plugged(slot).unwrap_or(false);
         if !present {
             self.token_removed(slot);
         }
@@ -267,7 +249,7 @@ impl ModuleState {
     /// The token of a slot if present, its presence and store state checked
     /// no longer than `max_age` ago.
     fn token_within(&self, slot: usize, max_age: Duration) -> Result<MutexGuard<'_, Token>> {
-        if !self.is_plugged(slot, max_age)? {
+        if !self.is_plugged(slot)? {
             self.token_removed(slot);
             return Err(Error::TokenNotPresent(self.slots[slot].config.id));
         }
@@ -341,10 +323,7 @@ impl ModuleState {
         f: impl FnOnce(&mut Session) -> Result<R>,
     ) -> Result<R> {
         let cell = self.cell(h)?;
-        if !self
-            .is_plugged(cell.slot, HOT_PATH_STALENESS)
-            .unwrap_or(false)
-        {
+        if !self.is_plugged(cell.slot).unwrap_or(false) {
             self.token_removed(cell.slot);
             return Err(Error::DeviceRemoved);
         }
