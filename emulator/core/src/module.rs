@@ -359,6 +359,13 @@ impl Module {
             || self.inner.op_final(session, kind, out),
         )
     }
+    /// Ends the session's active operation of `kind`, if any: for a call
+    /// the C boundary refused before reaching the core (NULL or bad
+    /// pointers, lengths), which ends the operation like any other failed
+    /// call except a size query or `CKR_BUFFER_TOO_SMALL` (v3.0 §5.2).
+    pub fn op_abort(&self, session: CK_SESSION_HANDLE, kind: OpKind) {
+        self.inner.op_abort(session, kind);
+    }
     /// `C_Verify` (single part): ends the operation whatever the outcome.
     pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
         self.call("C_Verify", Target::Session(session), self.args(|| json!({"session": session, "data_len": data.len(), "signature_len": signature.len()})), || self.inner.verify(session, data, signature))

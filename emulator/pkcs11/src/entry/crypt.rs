@@ -45,6 +45,31 @@ unsafe fn init(
     m.op_init(s, kind, mech, key)
 }
 
+/// A call refused here for its pointers or lengths, before the core sees it,
+/// ends the session's active operation like any other failed call (only a
+/// size query or `CKR_BUFFER_TOO_SMALL` keeps it, v3.0 §5.2), so the next
+/// call answers `CKR_OPERATION_NOT_INITIALIZED` as it would on a token.
+fn ending<T>(m: &Module, kind: OpKind, s: CK_SESSION_HANDLE, r: CoreResult<T>) -> CoreResult<T> {
+    r.inspect_err(|_| m.op_abort(s, kind))
+}
+
+/// The input buffer of a call with output, and its output length pointer
+/// (which must not be NULL), checked before the operation runs.
+///
+/// # Safety
+/// `(p_in, in_len)` is a valid buffer or NULL; `pul_out` is NULL or valid.
+unsafe fn checked_in_out<'a>(
+    p_in: *const CK_BYTE,
+    in_len: CK_ULONG,
+    pul_out: *const CK_ULONG,
+) -> CoreResult<&'a [u8]> {
+    // SAFETY: forwarded contract.
+    let input = unsafe { ptr::bytes(p_in, in_len) }?;
+    // SAFETY: forwarded contract.
+    unsafe { ptr::read(pul_out) }?;
+    Ok(input)
+}
+
 /// Single-part calls with output (`C_Encrypt`, `C_Sign`, `C_VerifyRecover` …).
 ///
 /// # Safety
@@ -59,7 +84,7 @@ unsafe fn single(
     pul_out: *mut CK_ULONG,
 ) -> Outcome {
     // SAFETY: forwarded contract.
-    let input = unsafe { ptr::bytes(p_in, in_len) }?;
+    let input = ending(m, kind, s, unsafe { checked_in_out(p_in, in_len, pul_out) })?;
     // SAFETY: forwarded contract.
     unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_single(s, kind, input, spec)) }
 }
@@ -77,7 +102,7 @@ unsafe fn update_out(
     pul_out: *mut CK_ULONG,
 ) -> Outcome {
     // SAFETY: forwarded contract.
-    let input = unsafe { ptr::bytes(p_in, in_len) }?;
+    let input = ending(m, kind, s, unsafe { checked_in_out(p_in, in_len, pul_out) })?;
     // SAFETY: forwarded contract.
     unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_update(s, kind, input, spec)) }
 }
@@ -95,7 +120,7 @@ unsafe fn update_in(
     in_len: CK_ULONG,
 ) -> Outcome {
     // SAFETY: forwarded contract.
-    let input = unsafe { ptr::bytes(p_in, in_len) }?;
+    let input = ending(m, kind, s, unsafe { ptr::bytes(p_in, in_len) })?;
     m.op_update(s, kind, input, OutSpec::Capacity(0))?;
     Ok(())
 }
@@ -111,6 +136,8 @@ unsafe fn final_out(
     p_out: *mut CK_BYTE,
     pul_out: *mut CK_ULONG,
 ) -> Outcome {
+    // SAFETY: forwarded contract.
+    ending(m, kind, s, unsafe { ptr::read(pul_out) }.map(|_| ()))?;
     // SAFETY: forwarded contract.
     unsafe { ptr::with_output(p_out, pul_out, |spec| m.op_final(s, kind, spec)) }
 }
@@ -509,12 +536,11 @@ pub unsafe extern "C" fn C_Verify(
 ) -> CK_RV {
     entry!(C_Verify, |m| {
         // SAFETY: both buffers hold their lengths in bytes (caller's contract).
-        let (data, sig) = unsafe {
-            (
-                ptr::bytes(pData, ulDataLen)?,
-                ptr::bytes(pSignature, ulSignatureLen)?,
-            )
+        let both = unsafe {
+            ptr::bytes(pData, ulDataLen)
+                .and_then(|data| Ok((data, ptr::bytes(pSignature, ulSignatureLen)?)))
         };
+        let (data, sig) = ending(&m, OpKind::Verify, hSession, both)?;
         m.verify(hSession, data, sig)
     })
 }
