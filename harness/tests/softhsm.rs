@@ -7,61 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+mod support {
+    pub mod softhsm2;
+}
+use support::softhsm2::{available, fresh_token, SOFTHSM, SO_PIN, USER_PIN};
+
+/// The label of the SoftHSM2 token the scenarios run on.
+const LABEL: &str = "tokenemu-scenarios";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn available() -> bool {
-    let ok = Path::new(SOFTHSM).exists()
-        && Command::new("softhsm2-util")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("TOKENEMU_REQUIRE_TOOLS").map_or(true, |v| v != "1"),
-            "SoftHSM2 is missing and TOKENEMU_REQUIRE_TOOLS=1 (apt softhsm2)"
-        );
-        eprintln!("SKIPPED: SoftHSM2 is missing ({SOFTHSM}, softhsm2-util): apt install softhsm2");
-    }
-    ok
-}
-
-/// A fresh SoftHSM2 token in a temporary directory; returns the conf path.
-fn fresh_token(dir: &Path) -> PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let o = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "tokenemu-scenarios",
-            "--pin",
-            "123456",
-            "--so-pin",
-            "12345678",
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "softhsm2-util: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    conf
 }
 
 fn run(conf: &Path, out: &Path, extra: &[&str]) -> (bool, serde_json::Value, String) {
@@ -71,7 +26,7 @@ fn run(conf: &Path, out: &Path, extra: &[&str]) -> (bool, serde_json::Value, Str
             "--module",
             SOFTHSM,
             "--token-label",
-            "tokenemu-scenarios",
+            LABEL,
             "--pin-env",
             "SH_PIN",
             "--so-pin-env",
@@ -83,8 +38,8 @@ fn run(conf: &Path, out: &Path, extra: &[&str]) -> (bool, serde_json::Value, Str
         .arg(out)
         .args(extra)
         .env("SOFTHSM2_CONF", conf)
-        .env("SH_PIN", "123456")
-        .env("SH_SO_PIN", "12345678")
+        .env("SH_PIN", USER_PIN)
+        .env("SH_SO_PIN", SO_PIN)
         .output()
         .unwrap();
     let json = std::fs::read(out.join("report.json")).map_or(serde_json::Value::Null, |b| {
@@ -127,7 +82,7 @@ fn scenarios_on_softhsm2_rsa_passes_gost_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let conf = fresh_token(dir.path());
+    let conf = fresh_token(dir.path(), LABEL);
     let out = dir.path().join("out");
     let (ok, report, stderr) = run(&conf, &out, &["--allow-destructive"]);
     assert!(ok, "tokenemu run failed:\n{stderr}");
@@ -170,7 +125,7 @@ fn destructive_steps_need_the_flag() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let conf = fresh_token(dir.path());
+    let conf = fresh_token(dir.path(), LABEL);
     let out = dir.path().join("out");
     let file = root().join("scenarios/000-tumar-jacarta-reissue.toml");
     let (ok, report, stderr) = run(&conf, &out, &[file.to_str().unwrap()]);
