@@ -486,28 +486,17 @@ fn key_type_inconsistent(ctx: &mut Ctx) -> CheckResult {
 fn signature_len_range(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
-    let sig = ctx.p11.sign(s, b"data", Out::Buf(1024));
-    ok("C_Sign", sig.rv)?;
-    ok(
-        "C_VerifyInit",
-        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
-    )?;
-    let mut long = sig.data.clone();
+    let sig = sg.signature(ctx, s, b"data")?;
+    sg.verify_init(ctx, s)?;
+    let mut long = sig.clone();
     long.extend_from_slice(&[0; 8]);
     expect_rv(
         "C_Verify(signature 8 bytes too long)",
         ctx.p11.verify(s, b"data", &long),
         CKR_SIGNATURE_LEN_RANGE,
     )?;
-    ok(
-        "C_VerifyInit",
-        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
-    )?;
-    let mut bad = sig.data.clone();
+    sg.verify_init(ctx, s)?;
+    let mut bad = sig;
     let last = bad.len() - 1;
     bad[last] ^= 0x01;
     bad[0] ^= 0x01;

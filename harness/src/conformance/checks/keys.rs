@@ -7,7 +7,7 @@ use tokenemu_core::vendor::{
 };
 
 use crate::conformance::check::{ok, skip, Ctx, Stop, LABEL_PREFIX};
-use crate::conformance::client::{Mech, Template};
+use crate::conformance::client::{Mech, Out, Template};
 
 /// DER of the P-256 curve OID (CKA_EC_PARAMS).
 pub const P256_DER: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
@@ -158,6 +158,33 @@ pub struct Signer {
     pub name: &'static str,
     /// The keys.
     pub pair: Pair,
+}
+
+impl Signer {
+    /// `C_SignInit` with the private key; anything but CKR_OK fails the check.
+    pub fn sign_init(&self, ctx: &Ctx, s: CK_SESSION_HANDLE) -> Result<(), Stop> {
+        ok(
+            "C_SignInit",
+            ctx.p11.sign_init(s, &self.mech, self.pair.private),
+        )
+    }
+
+    /// `C_VerifyInit` with the public key; anything but CKR_OK fails the check.
+    pub fn verify_init(&self, ctx: &Ctx, s: CK_SESSION_HANDLE) -> Result<(), Stop> {
+        ok(
+            "C_VerifyInit",
+            ctx.p11.verify_init(s, &self.mech, self.pair.public),
+        )
+    }
+
+    /// A fresh single-part signature of `data` (`C_SignInit`, `C_Sign`), the
+    /// set-up of every check that then looks at how `C_Verify` treats it.
+    pub fn signature(&self, ctx: &Ctx, s: CK_SESSION_HANDLE, data: &[u8]) -> Result<Vec<u8>, Stop> {
+        self.sign_init(ctx, s)?;
+        let sig = ctx.p11.sign(s, data, Out::Buf(1024));
+        ok("C_Sign", sig.rv)?;
+        Ok(sig.data)
+    }
 }
 
 /// Picks and generates a [`Signer`] (the user must be logged in on `s`).

@@ -120,10 +120,7 @@ fn digest_init_active(ctx: &mut Ctx) -> CheckResult {
 fn sign_init_active(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
+    sg.sign_init(ctx, s)?;
     expect_rv(
         "second C_SignInit",
         ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
@@ -183,10 +180,7 @@ fn digest_final_ends(ctx: &mut Ctx) -> CheckResult {
 fn sign_ends_on_null_length(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
+    sg.sign_init(ctx, s)?;
     // A NULL length pointer is an error that is not a size query.
     let bad = ctx.p11.sign(s, b"data", Out::NullLen);
     expect_rv("C_Sign(pulSignatureLen = NULL)", bad.rv, CKR_ARGUMENTS_BAD)?;
@@ -268,24 +262,16 @@ fn sign_ends_on_data_error(ctx: &mut Ctx) -> CheckResult {
 fn verify_ends(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
-    let sig = ctx.p11.sign(s, b"data", Out::Buf(1024));
-    ok("C_Sign", sig.rv)?;
-    ok(
-        "C_VerifyInit",
-        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
-    )?;
+    let sig = sg.signature(ctx, s, b"data")?;
+    sg.verify_init(ctx, s)?;
     expect_rv(
         "C_Verify(other data)",
-        ctx.p11.verify(s, b"other data", &sig.data),
+        ctx.p11.verify(s, b"other data", &sig),
         CKR_SIGNATURE_INVALID,
     )?;
     expect_rv(
         "C_Verify after CKR_SIGNATURE_INVALID",
-        ctx.p11.verify(s, b"data", &sig.data),
+        ctx.p11.verify(s, b"data", &sig),
         CKR_OPERATION_NOT_INITIALIZED,
     )?;
     Ok(Some(sg.name.to_string()))
@@ -295,10 +281,7 @@ fn multipart_sign(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
     let msg = b"multi-part signing: the parts together";
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
+    sg.sign_init(ctx, s)?;
     ok("C_SignUpdate", ctx.p11.sign_update(s, &msg[..11]))?;
     ok("C_SignUpdate", ctx.p11.sign_update(s, &msg[11..]))?;
     let sig = ctx.p11.sign_final(s, Out::Buf(1024));
@@ -308,24 +291,15 @@ fn multipart_sign(ctx: &mut Ctx) -> CheckResult {
         ctx.p11.sign_update(s, b"x"),
         CKR_OPERATION_NOT_INITIALIZED,
     )?;
-    ok(
-        "C_VerifyInit",
-        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
-    )?;
+    sg.verify_init(ctx, s)?;
     ok(
         "C_Verify of the multi-part signature",
         ctx.p11.verify(s, msg, &sig.data),
     )?;
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
+    sg.sign_init(ctx, s)?;
     let one = ctx.p11.sign(s, msg, Out::Buf(1024));
     ok("C_Sign", one.rv)?;
-    ok(
-        "C_VerifyInit",
-        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
-    )?;
+    sg.verify_init(ctx, s)?;
     ok("C_VerifyUpdate", ctx.p11.verify_update(s, &msg[..5]))?;
     ok("C_VerifyUpdate", ctx.p11.verify_update(s, &msg[5..]))?;
     ok(

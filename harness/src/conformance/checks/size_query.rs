@@ -119,10 +119,7 @@ fn digest_final(ctx: &mut Ctx) -> CheckResult {
 fn sign(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let sg = signer(ctx, s)?;
-    ok(
-        "C_SignInit",
-        ctx.p11.sign_init(s, &sg.mech, sg.pair.private),
-    )?;
+    sg.sign_init(ctx, s)?;
     let q = ctx.p11.sign(s, DATA, Out::Query);
     ok("C_Sign(pSignature = NULL)", q.rv)?;
     let short = ctx.p11.sign(s, DATA, Out::Buf(1));
@@ -135,10 +132,7 @@ fn sign(ctx: &mut Ctx) -> CheckResult {
         "C_Sign after the length query and CKR_BUFFER_TOO_SMALL",
         r.rv,
     )?;
-    ok(
-        "C_VerifyInit",
-        ctx.p11.verify_init(s, &sg.mech, sg.pair.public),
-    )?;
+    sg.verify_init(ctx, s)?;
     ok(
         "C_Verify of that signature",
         ctx.p11.verify(s, DATA, &r.data),
