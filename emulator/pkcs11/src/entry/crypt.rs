@@ -1,5 +1,6 @@
 //! §5.8–§5.13: encryption, decryption, message digesting, signing and MACing,
-//! verifying, and the dual-function operations.
+//! verifying, and the dual-function operations (v3.0 §5.8, §5.10, §5.12,
+//! §5.13, §5.15, §5.17).
 //!
 //! All of them map onto five core calls (`op_init`, `op_single`, `op_update`,
 //! `op_final`, `verify`/`verify_final`) parameterised by [`OpKind`]; the

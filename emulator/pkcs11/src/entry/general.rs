@@ -1,5 +1,5 @@
-//! §5.4 General-purpose functions, §5.16 parallel-function management, and
-//! the interface lookups.
+//! §5.4 General-purpose functions, §5.16 parallel-function management (v3.0
+//! §5.20), and the interface lookups (v3.0 §5.4.5–§5.4.6).
 
 use tokenemu_core::ck::*;
 use tokenemu_core::Error;

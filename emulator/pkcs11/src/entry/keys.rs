@@ -1,4 +1,4 @@
-//! §5.14 Key management and §5.15 random number generation.
+//! §5.14 Key management and §5.15 random number generation (v3.0 §5.18, §5.19).
 
 use tokenemu_core::ck::*;
 use tokenemu_core::module::Module;

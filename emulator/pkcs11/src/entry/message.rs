@@ -1,5 +1,5 @@
-//! The PKCS#11 3.0 message-based functions (§5.8 message-based encryption …
-//! §5.12 message-based verification). This token does not support them: each
+//! The PKCS#11 3.0 message-based functions (v3.0 §5.9 message-based
+//! encryption, §5.11 decryption, §5.14 signing, §5.16 verification). This token does not support them: each
 //! checks that the library is initialised, then returns
 //! `CKR_FUNCTION_NOT_SUPPORTED`. They exist so the 3.0 function list has no
 //! NULL entries.

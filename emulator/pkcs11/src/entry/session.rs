@@ -7,7 +7,7 @@ use tokenemu_core::Error;
 use crate::boundary::entry;
 use crate::ptr;
 
-/// `C_OpenSession` (§5.6.1). `pApplication` and `Notify` are accepted and
+/// `C_OpenSession` (v3.0 and v2.40 §5.6.1). `pApplication` and `Notify` are accepted and
 /// ignored: this token never calls back.
 #[no_mangle]
 pub unsafe extern "C" fn C_OpenSession(
@@ -25,19 +25,19 @@ pub unsafe extern "C" fn C_OpenSession(
     })
 }
 
-/// `C_CloseSession` (§5.6.2).
+/// `C_CloseSession` (v3.0 and v2.40 §5.6.2).
 #[no_mangle]
 pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
     entry!(C_CloseSession, |m| m.close_session(hSession))
 }
 
-/// `C_CloseAllSessions` (§5.6.3).
+/// `C_CloseAllSessions` (v3.0 and v2.40 §5.6.3).
 #[no_mangle]
 pub unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
     entry!(C_CloseAllSessions, |m| m.close_all_sessions(slotID))
 }
 
-/// `C_GetSessionInfo` (§5.6.5).
+/// `C_GetSessionInfo` (v3.0 and v2.40 §5.6.4).
 #[no_mangle]
 pub unsafe extern "C" fn C_GetSessionInfo(
     hSession: CK_SESSION_HANDLE,
@@ -51,7 +51,7 @@ pub unsafe extern "C" fn C_GetSessionInfo(
     })
 }
 
-/// `C_GetOperationState` (§5.6.7): not supported (after the session check).
+/// `C_GetOperationState` (v3.0 §5.6.6, v2.40 §5.6.5): not supported (after the session check).
 #[no_mangle]
 pub unsafe extern "C" fn C_GetOperationState(
     hSession: CK_SESSION_HANDLE,
@@ -64,7 +64,7 @@ pub unsafe extern "C" fn C_GetOperationState(
     })
 }
 
-/// `C_SetOperationState` (§5.6.8): not supported (after the session check).
+/// `C_SetOperationState` (v3.0 §5.6.7, v2.40 §5.6.6): not supported (after the session check).
 #[no_mangle]
 pub unsafe extern "C" fn C_SetOperationState(
     hSession: CK_SESSION_HANDLE,
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn C_SetOperationState(
     })
 }
 
-/// `C_Login` (§5.6.9). A NULL PIN with length 0 is passed on as an empty PIN.
+/// `C_Login` (v3.0 §5.6.8, v2.40 §5.6.7). A NULL PIN with length 0 is passed on as an empty PIN.
 #[no_mangle]
 pub unsafe extern "C" fn C_Login(
     hSession: CK_SESSION_HANDLE,
@@ -94,13 +94,13 @@ pub unsafe extern "C" fn C_Login(
     })
 }
 
-/// `C_Logout` (§5.6.11).
+/// `C_Logout` (v3.0 §5.6.10, v2.40 §5.6.8).
 #[no_mangle]
 pub unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
     entry!(C_Logout, |m| m.logout(hSession))
 }
 
-/// `C_LoginUser` (3.0 §5.6.10): not supported.
+/// `C_LoginUser` (v3.0 §5.6.9): not supported.
 #[no_mangle]
 pub unsafe extern "C" fn C_LoginUser(
     _hSession: CK_SESSION_HANDLE,
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn C_LoginUser(
     )))
 }
 
-/// `C_SessionCancel` (3.0 §5.6.6): not supported.
+/// `C_SessionCancel` (v3.0 §5.6.5): not supported.
 #[no_mangle]
 pub unsafe extern "C" fn C_SessionCancel(_hSession: CK_SESSION_HANDLE, _flags: CK_FLAGS) -> CK_RV {
     entry!(C_SessionCancel, |_m| Err(Error::FunctionNotSupported(
