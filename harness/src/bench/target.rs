@@ -21,7 +21,8 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::args::{BenchArgs, EMULATOR};
-use super::p11::{Attr, CallResult, Module};
+use super::p11::{CallResult, Module};
+use crate::p11::client::Template;
 
 /// A key the workloads sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,38 +51,28 @@ impl KeyKind {
         }
     }
 
-    fn public_template(self) -> Vec<Attr> {
-        let mut t = vec![
-            Attr::bool(CKA_TOKEN, false),
-            Attr::bool(CKA_VERIFY, true),
-            Attr::bytes(CKA_LABEL, "tokenemu-bench"),
-        ];
+    fn public_template(self) -> Template {
+        let t = Template::new()
+            .bool(CKA_TOKEN, false)
+            .bool(CKA_VERIFY, true)
+            .text(CKA_LABEL, "tokenemu-bench");
         match self {
-            KeyKind::Rsa2048 => {
-                t.push(Attr::ulong(CKA_MODULUS_BITS, 2048));
-                t.push(Attr::bytes(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]));
-            }
-            KeyKind::P256 => t.push(Attr::bytes(CKA_EC_PARAMS, P256_DER)),
-            KeyKind::Gost256 => t.push(Attr::bytes(
-                CKA_GOSTR3410_PARAMS,
-                crate::p11::CRYPTOPRO_A_DER,
-            )),
-            KeyKind::Gost512 => t.push(Attr::bytes(
-                CKA_GOSTR3410_PARAMS,
-                crate::p11::TC26_512_A_DER,
-            )),
+            KeyKind::Rsa2048 => t
+                .ulong(CKA_MODULUS_BITS, 2048)
+                .bytes(CKA_PUBLIC_EXPONENT, &[1, 0, 1]),
+            KeyKind::P256 => t.bytes(CKA_EC_PARAMS, P256_DER),
+            KeyKind::Gost256 => t.bytes(CKA_GOSTR3410_PARAMS, crate::p11::CRYPTOPRO_A_DER),
+            KeyKind::Gost512 => t.bytes(CKA_GOSTR3410_PARAMS, crate::p11::TC26_512_A_DER),
         }
-        t
     }
 
-    fn private_template(self) -> Vec<Attr> {
-        vec![
-            Attr::bool(CKA_TOKEN, false),
-            Attr::bool(CKA_PRIVATE, true),
-            Attr::bool(CKA_SENSITIVE, true),
-            Attr::bool(CKA_SIGN, true),
-            Attr::bytes(CKA_LABEL, "tokenemu-bench"),
-        ]
+    fn private_template(self) -> Template {
+        Template::new()
+            .bool(CKA_TOKEN, false)
+            .bool(CKA_PRIVATE, true)
+            .bool(CKA_SENSITIVE, true)
+            .bool(CKA_SIGN, true)
+            .text(CKA_LABEL, "tokenemu-bench")
     }
 }
 
@@ -478,14 +469,13 @@ impl Target {
         let t0 = Instant::now();
         let mut last = Instant::now();
         for i in self.objects..n {
-            let template = [
-                Attr::ulong(CKA_CLASS, CKO_DATA),
-                Attr::bool(CKA_TOKEN, true),
-                Attr::bool(CKA_PRIVATE, false),
-                Attr::bytes(CKA_LABEL, self.object_label(i)),
-                Attr::bytes(CKA_APPLICATION, self.tag.clone()),
-                Attr::bytes(CKA_VALUE, (i as u64).to_be_bytes().to_vec()),
-            ];
+            let template = Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .bool(CKA_TOKEN, true)
+                .bool(CKA_PRIVATE, false)
+                .text(CKA_LABEL, &self.object_label(i))
+                .text(CKA_APPLICATION, &self.tag)
+                .bytes(CKA_VALUE, &(i as u64).to_be_bytes());
             self.module
                 .create_object(session, &template)
                 .with_context(|| format!("{}: creating data object {i}", self.name))?;
@@ -518,10 +508,9 @@ impl Target {
         let mut handles = Vec::new();
         self.module.find(
             session,
-            &[
-                Attr::ulong(CKA_CLASS, CKO_DATA),
-                Attr::bytes(CKA_APPLICATION, self.tag.clone()),
-            ],
+            &Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .text(CKA_APPLICATION, &self.tag),
             &mut handles,
         )?;
         eprintln!(

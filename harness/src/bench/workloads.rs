@@ -9,9 +9,10 @@ use anyhow::{anyhow, bail, Result};
 use cryptoki_sys::*;
 
 use super::args::{BenchArgs, Group};
-use super::p11::{Attr, CallResult, Module};
+use super::p11::{CallResult, Module};
 use super::stats::{self, Round};
 use super::target::{KeyKind, Target};
+use crate::p11::client::Template;
 
 /// The bytes a workload signs, verifies or digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,10 +381,9 @@ fn one_op(
             // Spread the lookups over the token; threads start apart.
             let k = (i.wrapping_mul(7919).wrapping_add(thread as u64 * 104_729) % objects as u64)
                 as usize;
-            let template = [
-                Attr::ulong(CKA_CLASS, CKO_DATA),
-                Attr::bytes(CKA_LABEL, t.object_label(k)),
-            ];
+            let template = Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .text(CKA_LABEL, &t.object_label(k));
             let mut handles = Vec::new();
             module.find(session, &template, &mut handles)?;
             if handles.len() != 1 {
@@ -395,10 +395,9 @@ fn one_op(
             }
         }
         Op::FindClass { objects } => {
-            let template = [
-                Attr::ulong(CKA_CLASS, CKO_DATA),
-                Attr::bytes(CKA_APPLICATION, t.tag.clone()),
-            ];
+            let template = Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .text(CKA_APPLICATION, &t.tag);
             let mut handles = Vec::with_capacity(objects);
             module.find(session, &template, &mut handles)?;
             if handles.len() != objects {

@@ -5,7 +5,7 @@ use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
 use tokenemu_core::names::{mechanism_name, rv_name};
 
-use super::client::{Client, Template};
+use crate::p11::client::{Client, Template};
 
 /// The spec chapters the checks are grouped by (also the `--only` /
 /// `--skip` chapter names).

@@ -7,7 +7,6 @@
 
 pub mod check;
 pub mod checks;
-pub mod client;
 pub mod expect;
 pub mod report;
 
@@ -22,8 +21,8 @@ use cryptoki_sys::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenemu_core::names::{mechanism_name, rv_name};
 
+use crate::p11::client::{Client, InitArgs, Out};
 use check::{padded, Chapter, Check, Ctx, Stop};
-use client::{Client, InitArgs, Out};
 use expect::{Expectations, Expected};
 use report::{CheckReport, Report, Status, TargetReport};
 

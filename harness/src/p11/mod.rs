@@ -5,6 +5,7 @@
 //! `CKA_GOSTR3410_PARAMS`). Each call is recorded by name so the report can
 //! show which PKCS#11 functions a step made.
 
+pub mod client;
 pub mod raw;
 
 use std::path::{Path, PathBuf};

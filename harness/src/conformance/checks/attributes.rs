@@ -7,7 +7,7 @@ use crate::conformance::check::{
     ensure, expect_one_of, expect_rv, fail, ok, Chapter, Check, CheckResult, Ctx, Needs, Stop,
     LABEL_PREFIX,
 };
-use crate::conformance::client::{AttrRead, Template};
+use crate::p11::client::{AttrRead, Template};
 
 use super::keys::{generic_secret, signer};
 

@@ -5,7 +5,7 @@ use cryptoki_sys::*;
 use tokenemu_core::vendor::CKM_GOSTR3410_512;
 
 use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs};
-use crate::conformance::client::{AttrRead, Mech, Out, Template};
+use crate::p11::client::{AttrRead, Mech, Out, Template};
 
 use super::keys::{any_digest, generic_secret, gost_pair, rsa_pair, signer};
 

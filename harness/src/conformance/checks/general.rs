@@ -5,7 +5,7 @@ use cryptoki_sys::*;
 use crate::conformance::check::{
     ensure, expect_rv, is_blank_padded, ok, Chapter, Check, CheckResult, Ctx, Needs,
 };
-use crate::conformance::client::InitArgs;
+use crate::p11::client::InitArgs;
 
 const C: Chapter = Chapter::General;
 
@@ -173,10 +173,7 @@ fn not_initialized(ctx: &mut Ctx) -> CheckResult {
     ctx.cleanup();
     ok("C_Finalize", ctx.p11.finalize())?;
     let info = ctx.p11.info().0;
-    let slots = ctx
-        .p11
-        .slot_list(false, crate::conformance::client::Out::Query)
-        .rv;
+    let slots = ctx.p11.slot_list(false, crate::p11::client::Out::Query).rv;
     let fin = ctx.p11.finalize();
     reinit(ctx)?;
     expect_rv(

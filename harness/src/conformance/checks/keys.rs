@@ -7,7 +7,7 @@ use tokenemu_core::vendor::{
 };
 
 use crate::conformance::check::{ok, skip, Ctx, Stop, LABEL_PREFIX};
-use crate::conformance::client::{Mech, Out, Template};
+use crate::p11::client::{Mech, Out, Template};
 
 /// DER of the P-256 curve OID (CKA_EC_PARAMS).
 pub const P256_DER: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];

@@ -17,7 +17,7 @@ use tokenemu_core::vendor::{
 use crate::conformance::check::{
     ensure, expect_rv, fail, ok, skip, Chapter, Check, CheckResult, Ctx, Needs, Stop,
 };
-use crate::conformance::client::{Mech, Out, Template};
+use crate::p11::client::{Mech, Out, Template};
 
 use super::keys::{ec_pair, gost_pair, rsa_pair, Pair};
 

@@ -5,7 +5,7 @@
 use cryptoki_sys::*;
 
 use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs};
-use crate::conformance::client::{Mech, Out, Template};
+use crate::p11::client::{Mech, Out, Template};
 
 use super::keys::{any_digest, gost_pair, rsa_pair, signer};
 

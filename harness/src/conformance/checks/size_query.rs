@@ -4,7 +4,7 @@
 use cryptoki_sys::*;
 
 use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs};
-use crate::conformance::client::{AttrRead, Out, Template};
+use crate::p11::client::{AttrRead, Out, Template};
 
 use super::keys::{any_digest, signer};
 

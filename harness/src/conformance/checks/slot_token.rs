@@ -7,7 +7,7 @@ use crate::conformance::check::{
     ensure, expect_one_of, expect_rv, fail, is_blank_padded, ok, Chapter, Check, CheckResult, Ctx,
     Needs,
 };
-use crate::conformance::client::Out;
+use crate::p11::client::Out;
 
 const C: Chapter = Chapter::SlotToken;
 

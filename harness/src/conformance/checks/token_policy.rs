@@ -9,7 +9,7 @@ use cryptoki_sys::*;
 use crate::conformance::check::{
     ensure, expect_rv, fail, ok, skip, Chapter, Check, CheckResult, Ctx, Needs, Stop,
 };
-use crate::conformance::client::Template;
+use crate::p11::client::Template;
 
 const C: Chapter = Chapter::TokenPolicy;
 

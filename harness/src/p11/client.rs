@@ -1,9 +1,12 @@
-//! A thin caller of a PKCS#11 module's C functions, for the conformance
-//! checks: unlike `cryptoki` it lets a check pass NULL pointers, short
-//! buffers, invalid handles and vendor mechanisms, and it hands back every
-//! `CK_RV` as it is. Each method maps one C call; the only logic here is
-//! building the C arguments from owned Rust values (templates, mechanisms,
-//! output buffers) so that no pointer outlives what it points at.
+//! The harness's one raw caller of a PKCS#11 module's C functions
+//! (`cryptoki-sys`), under the conformance checks, `tokenemu bench` and the
+//! GOST calls of the scenario layer ([`super::raw`]). Unlike `cryptoki` it
+//! lets a caller pass NULL pointers, short buffers, invalid handles and
+//! vendor mechanisms and attributes, and it hands back every `CK_RV` as it
+//! is. Each method maps one C call; the only logic here is building the C
+//! arguments from owned Rust values (templates, mechanisms, output buffers)
+//! so that no pointer outlives what it points at. The `_into` variants write
+//! into the caller's buffer, so that a benchmark loop allocates nothing.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
@@ -239,6 +242,35 @@ fn out_call<T: Copy + Default>(
     }
 }
 
+/// Most entries a list call may announce before the count is taken as
+/// nonsense rather than allocated.
+const MAX_LIST: usize = 1 << 16;
+
+/// A whole list through the two-call protocol: the count, then a buffer of
+/// that size. A count over [`MAX_LIST`] gives `CKR_GENERAL_ERROR`.
+fn whole_list<T>(call: impl Fn(Out) -> Output<T>) -> Output<T> {
+    let q = call(Out::Query);
+    if q.rv != CKR_OK {
+        return q;
+    }
+    match usize::try_from(q.len).ok().filter(|n| *n <= MAX_LIST) {
+        Some(n) => call(Out::Buf(n)),
+        None => Output {
+            rv: CKR_GENERAL_ERROR,
+            ..q
+        },
+    }
+}
+
+/// Runs a C call that writes `T`s into all of `buf` (its length offered in
+/// `*pulLen`): the return value and how many entries the module wrote,
+/// never more than `buf` holds.
+fn into_call<T>(buf: &mut [T], f: impl FnOnce(*mut T, *mut CK_ULONG) -> CK_RV) -> (CK_RV, usize) {
+    let mut len = buf.len() as CK_ULONG;
+    let rv = f(buf.as_mut_ptr(), &mut len);
+    (rv, usize::try_from(len).unwrap_or(0).min(buf.len()))
+}
+
 impl Client {
     /// Loads the module's symbols (`dlopen` + `dlsym`; runs the library's
     /// initialisers, but not `C_Initialize`).
@@ -247,6 +279,19 @@ impl Client {
         // is what every PKCS#11 application does; the caller chose the file.
         let lib = unsafe { Pkcs11::new(path.as_os_str()) }
             .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
+        for (name, present) in [
+            ("C_Initialize", lib.C_Initialize.is_ok()),
+            ("C_OpenSession", lib.C_OpenSession.is_ok()),
+            ("C_FindObjectsInit", lib.C_FindObjectsInit.is_ok()),
+            ("C_SignInit", lib.C_SignInit.is_ok()),
+        ] {
+            if !present {
+                anyhow::bail!(
+                    "{} does not export {name}: not a PKCS#11 module",
+                    path.display()
+                );
+            }
+        }
         Ok(Client {
             lib,
             path: path.to_path_buf(),
@@ -345,6 +390,12 @@ impl Client {
         out_call(out, |p, n| unsafe { self.lib.C_GetSlotList(flag, p, n) })
     }
 
+    /// Every slot (`present` false) or every slot with a token, through the
+    /// two-call protocol.
+    pub fn slot_list_all(&self, present: bool) -> Output<CK_SLOT_ID> {
+        whole_list(|out| self.slot_list(present, out))
+    }
+
     /// `C_GetSlotInfo`.
     pub fn slot_info(&self, slot: CK_SLOT_ID) -> (CK_RV, CK_SLOT_INFO) {
         let mut info = CK_SLOT_INFO::default();
@@ -383,6 +434,11 @@ impl Client {
         out_call(out, |p, n| unsafe {
             self.lib.C_GetMechanismList(slot, p, n)
         })
+    }
+
+    /// Every mechanism of the slot, through the two-call protocol.
+    pub fn mechanism_list_all(&self, slot: CK_SLOT_ID) -> Output<CK_MECHANISM_TYPE> {
+        whole_list(|out| self.mechanism_list(slot, out))
     }
 
     /// `C_GetMechanismInfo`.
@@ -627,6 +683,14 @@ impl Client {
         (rv, buf)
     }
 
+    /// `C_FindObjects` into `buf` (its length is the maximum): (rv, count).
+    pub fn find_into(&self, s: CK_SESSION_HANDLE, buf: &mut [CK_OBJECT_HANDLE]) -> (CK_RV, usize) {
+        let max = buf.len() as CK_ULONG;
+        // SAFETY: `into_call` passes `buf`, with room for `max` handles, and
+        // a valid count pointer.
+        into_call(buf, |p, n| unsafe { self.lib.C_FindObjects(s, p, max, n) })
+    }
+
     /// `C_FindObjects` with a NULL count pointer (a bad argument).
     pub fn find_null_count(&self, s: CK_SESSION_HANDLE) -> CK_RV {
         let mut buf = [CK_INVALID_HANDLE; 4];
@@ -707,6 +771,16 @@ impl Client {
         })
     }
 
+    /// `C_Digest` into `buf`: (rv, digest length).
+    pub fn digest_into(&self, s: CK_SESSION_HANDLE, data: &[u8], buf: &mut [u8]) -> (CK_RV, usize) {
+        // SAFETY: `data` is read for exactly its length; `into_call` passes
+        // `buf` with `*len` writable bytes and a valid length pointer.
+        into_call(buf, |p, n| unsafe {
+            self.lib
+                .C_Digest(s, data.as_ptr() as *mut _, data.len() as CK_ULONG, p, n)
+        })
+    }
+
     /// `C_DigestUpdate`.
     pub fn digest_update(&self, s: CK_SESSION_HANDLE, data: &[u8]) -> CK_RV {
         // SAFETY: `data` is read for exactly its length.
@@ -732,6 +806,15 @@ impl Client {
     pub fn sign(&self, s: CK_SESSION_HANDLE, data: &[u8], out: Out) -> Output {
         // SAFETY: as for `digest`.
         out_call(out, |p, n| unsafe {
+            self.lib
+                .C_Sign(s, data.as_ptr() as *mut _, data.len() as CK_ULONG, p, n)
+        })
+    }
+
+    /// `C_Sign` into `buf`: (rv, signature length).
+    pub fn sign_into(&self, s: CK_SESSION_HANDLE, data: &[u8], buf: &mut [u8]) -> (CK_RV, usize) {
+        // SAFETY: as for `digest_into`.
+        into_call(buf, |p, n| unsafe {
             self.lib
                 .C_Sign(s, data.as_ptr() as *mut _, data.len() as CK_ULONG, p, n)
         })
