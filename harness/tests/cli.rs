@@ -1,95 +1,18 @@
 //! End-to-end tests of the `tokenemu` binary against a throw-away token
 //! store (one eToken slot configured through TOKENEMU_CONF).
 
+mod support {
+    pub mod cli_env;
+}
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use support::cli_env::Env;
 
 use tokenemu_fixtures::fixtures_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenemu");
-
-struct Env {
-    dir: tempfile::TempDir,
-    conf: PathBuf,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("tokenemu.toml");
-        std::fs::write(
-            &conf,
-            format!(
-                "[[slot]]\nid = 0\nprofile = \"etoken\"\nstore = \"{}\"\n",
-                dir.path().join("store0").display()
-            ),
-        )
-        .unwrap();
-        Env { dir, conf }
-    }
-
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store0")
-    }
-
-    fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env("TOKENEMU_CONF", &self.conf)
-            .env_remove("TOKENEMU_LOG")
-            .env_remove("TOKENEMU_MODULE");
-        for (k, v) in envs {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    }
-
-    fn ok_env(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
-        let o = self.run_env(args, envs);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(
-            o.status.success(),
-            "tokenemu {args:?} failed ({:?})\nstdout: {out}\nstderr: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_env(args, &[])
-    }
-
-    /// Runs a command that must fail: exit code 1 and one `tokenemu: error:`
-    /// line on stderr, no panic. Returns that line.
-    fn fail_env(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
-        let o = self.run_env(args, envs);
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(
-            o.status.code(),
-            Some(1),
-            "tokenemu {args:?} should fail with exit code 1\nstdout: {}\nstderr: {err}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        assert!(!err.contains("panicked"), "{err}");
-        let lines: Vec<&str> = err.lines().collect();
-        assert_eq!(lines.len(), 1, "one-line error expected, got: {err}");
-        assert!(lines[0].starts_with("tokenemu: error: "), "{err}");
-        lines[0].to_owned()
-    }
-
-    fn fail(&self, args: &[&str]) -> String {
-        self.fail_env(args, &[])
-    }
-
-    fn list_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["token", "list", "--json"])).unwrap()
-    }
-
-    fn dump(&self) -> String {
-        self.ok(&["token", "dump", "--slot", "0"])
-    }
-}
 
 fn fx(p: &str) -> String {
     fixtures_dir().join(p).display().to_string()

@@ -6,14 +6,17 @@
 //! Loads `target/debug/libtokenemu.so` (`cargo build -p tokenemu-pkcs11`;
 //! `scripts/test` builds it) or `$TOKENEMU_MODULE`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support {
+    pub mod cli_env;
+}
+
+use std::path::PathBuf;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::slot::Slot;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tokenemu");
+use support::cli_env::Env;
 
 fn emulator() -> PathBuf {
     if let Some(m) = std::env::var_os("TOKENEMU_MODULE").filter(|v| !v.is_empty()) {
@@ -26,23 +29,6 @@ fn emulator() -> PathBuf {
         p.display()
     );
     p
-}
-
-fn tokenemu(conf: &Path, args: &[&str]) -> String {
-    let o = Command::new(BIN)
-        .args(args)
-        .env("TOKENEMU_CONF", conf)
-        .env_remove("TOKENEMU_LOG")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "tokenemu {args:?}: {:?}\n{out}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
 }
 
 /// `C_Initialize`, one session on slot 0, `C_GenerateRandom` `n` times: which calls failed, with what.
@@ -71,17 +57,8 @@ fn random_calls(n: usize) -> Vec<Option<RvError>> {
 
 #[test]
 fn cli_faults_reach_a_pkcs11_client_and_clear_removes_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store0");
-    let conf = dir.path().join("tokenemu.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[[slot]]\nid = 0\nprofile = \"etoken\"\nstore = \"{}\"\n",
-            store.display()
-        ),
-    )
-    .unwrap();
+    let env = Env::new();
+    let (store, conf) = (env.store(), env.conf.clone());
     // This process is the PKCS#11 client; it is the only test in this binary.
     std::env::set_var("TOKENEMU_CONF", &conf);
     // The injected failures are logged as warnings; keep the output readable.
@@ -89,27 +66,24 @@ fn cli_faults_reach_a_pkcs11_client_and_clear_removes_them() {
 
     assert!(random_calls(4).iter().all(Option::is_none));
 
-    let out = tokenemu(
-        &conf,
-        &[
-            "token",
-            "fault",
-            "--slot",
-            "0",
-            "--function",
-            "C_GenerateRandom",
-            "--rv",
-            "CKR_DEVICE_MEMORY",
-            "--nth",
-            "3",
-        ],
-    );
+    let out = env.ok(&[
+        "token",
+        "fault",
+        "--slot",
+        "0",
+        "--function",
+        "C_GenerateRandom",
+        "--rv",
+        "CKR_DEVICE_MEMORY",
+        "--nth",
+        "3",
+    ]);
     assert!(
         out.contains("C_GenerateRandom → CKR_DEVICE_MEMORY on call 3"),
         "{out}"
     );
     assert!(store.join("faults.toml").exists());
-    let list = tokenemu(&conf, &["token", "fault", "--slot", "0", "--list"]);
+    let list = env.ok(&["token", "fault", "--slot", "0", "--list"]);
     assert!(
         list.contains("C_GenerateRandom → CKR_DEVICE_MEMORY on call 3"),
         "{list}"
@@ -124,23 +98,20 @@ fn cli_faults_reach_a_pkcs11_client_and_clear_removes_them() {
 
     // Seeded random faults on another function add to the file and repeat
     // exactly from the seed.
-    tokenemu(
-        &conf,
-        &[
-            "token",
-            "fault",
-            "--slot",
-            "0",
-            "--function",
-            "C_GenerateRandom",
-            "--rv",
-            "CKR_FUNCTION_FAILED",
-            "--probability",
-            "0.5",
-            "--seed",
-            "11",
-        ],
-    );
+    env.ok(&[
+        "token",
+        "fault",
+        "--slot",
+        "0",
+        "--function",
+        "C_GenerateRandom",
+        "--rv",
+        "CKR_FUNCTION_FAILED",
+        "--probability",
+        "0.5",
+        "--seed",
+        "11",
+    ]);
     let first = random_calls(40);
     assert_eq!(
         first[2],
@@ -153,35 +124,22 @@ fn cli_faults_reach_a_pkcs11_client_and_clear_removes_them() {
         .count();
     assert!((8..=32).contains(&random_failures), "{first:?}");
     assert_eq!(random_calls(40), first, "same seed, same faults");
-    tokenemu(&conf, &["token", "fault", "--slot", "0", "--seed", "12"]);
+    env.ok(&["token", "fault", "--slot", "0", "--seed", "12"]);
     assert_ne!(random_calls(40), first, "another seed, other faults");
 
-    let out = tokenemu(&conf, &["token", "fault", "--slot", "0", "--clear"]);
+    let out = env.ok(&["token", "fault", "--slot", "0", "--clear"]);
     assert!(out.contains("2 fault rule(s) removed"), "{out}");
     assert!(!store.join("faults.toml").exists());
     assert!(random_calls(40).iter().all(Option::is_none));
-    let list = tokenemu(&conf, &["token", "fault", "--slot", "0", "--list"]);
+    let list = env.ok(&["token", "fault", "--slot", "0", "--list"]);
     assert!(list.contains("no fault rules"), "{list}");
 }
 
 #[test]
 fn bad_fault_options_are_refused_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("tokenemu.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[[slot]]\nid = 0\nprofile = \"etoken\"\nstore = \"{}\"\n",
-            dir.path().join("s").display()
-        ),
-    )
-    .unwrap();
+    let env = Env::new();
     let fail = |args: &[&str]| {
-        let o = Command::new(BIN)
-            .args(args)
-            .env("TOKENEMU_CONF", &conf)
-            .output()
-            .unwrap();
+        let o = env.run_env(args, &[]);
         assert!(!o.status.success(), "{args:?} should fail");
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
@@ -224,8 +182,5 @@ fn bad_fault_options_are_refused_with_the_reason() {
         "1.5",
     ]);
     assert!(e.contains("0..=1"), "{e}");
-    assert!(
-        !dir.path().join("s/faults.toml").exists(),
-        "nothing written"
-    );
+    assert!(!env.store().join("faults.toml").exists(), "nothing written");
 }
