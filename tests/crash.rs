@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{init, load, TestEnv, ETOKEN};
+use common::{etoken_user_session, init, load, TestEnv, ETOKEN};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
@@ -110,16 +110,7 @@ fn crash_writer_child() {
         return;
     };
     let p11 = load();
-    init(&p11).expect("C_Initialize");
-    let slot = Slot::try_from(ETOKEN).expect("slot");
-    let s = p11.open_rw_session(slot).expect("C_OpenSession");
-    let pin = cryptoki::types::AuthPin::from(
-        tokenemu_core::profile::Profile::builtin("etoken")
-            .expect("profile")
-            .pin
-            .default_user_pin,
-    );
-    s.login(UserType::User, Some(&pin)).expect("C_Login");
+    let s = etoken_user_session(&p11);
     // libtest's "test crash_writer_child ... " has no newline yet.
     println!("\nREADY");
     for i in start.. {

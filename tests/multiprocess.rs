@@ -22,11 +22,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{init, load, module_path, TestEnv, ETOKEN};
+use common::{etoken_user_session, init, load, module_path, TestEnv, ETOKEN};
 use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::UserType;
 use cryptoki::slot::Slot;
 use serial_test::serial;
 use tools::require;
@@ -124,16 +123,7 @@ fn multiprocess_worker_child() {
         return;
     };
     let p11 = Arc::new(load());
-    init(&p11).expect("C_Initialize");
-    let slot = Slot::try_from(ETOKEN).expect("slot");
-    let s = p11.open_rw_session(slot).expect("C_OpenSession");
-    let pin = cryptoki::types::AuthPin::from(
-        tokenemu_core::profile::Profile::builtin("etoken")
-            .expect("profile")
-            .pin
-            .default_user_pin,
-    );
-    s.login(UserType::User, Some(&pin)).expect("C_Login");
+    let s = etoken_user_session(&p11);
     // The process's own key: session objects, gone with the process.
     let key = s
         .generate_key_pair(

@@ -243,6 +243,23 @@ pub fn init(p11: &Pkcs11) -> cryptoki::error::Result<()> {
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
 }
 
+/// `C_Initialize`, then a read-write session on the eToken slot with the user
+/// logged in with the profile's default PIN: how the child processes of the
+/// crash and multi-process tests start (the parent configured the slots).
+pub fn etoken_user_session(p11: &Pkcs11) -> Session {
+    init(p11).expect("C_Initialize");
+    let slot = Slot::try_from(ETOKEN).expect("slot");
+    let s = p11.open_rw_session(slot).expect("C_OpenSession");
+    let pin = AuthPin::from(
+        Profile::builtin("etoken")
+            .expect("profile")
+            .pin
+            .default_user_pin,
+    );
+    s.login(UserType::User, Some(&pin)).expect("C_Login");
+    s
+}
+
 /// The raw C API of the module, through its exported symbols (for inputs
 /// cryptoki cannot express: NULL pointers, bad sizes, bad handles).
 pub fn raw() -> cryptoki_sys::Pkcs11 {
