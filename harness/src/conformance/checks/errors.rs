@@ -7,7 +7,7 @@ use tokenemu_core::vendor::CKM_GOSTR3410_512;
 use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs};
 use crate::p11::client::{AttrRead, Mech, Out, Template};
 
-use super::keys::{any_digest, generic_secret, gost_pair, rsa_pair, signer};
+use super::keys::{any_digest, generic_secret, gost_pair, modulus_len, rsa_pair, signer};
 
 const C: Chapter = Chapter::Errors;
 
@@ -511,14 +511,7 @@ fn signature_len_range(ctx: &mut Ctx) -> CheckResult {
 fn rsa_data_len_range(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pair = rsa_pair(ctx, s)?;
-    let n = ctx
-        .p11
-        .attribute(s, pair.public, CKA_MODULUS)
-        .map_err(|rv| crate::conformance::check::Stop::Fail {
-            message: "C_GetAttributeValue(CKA_MODULUS) failed".into(),
-            rv: Some(rv),
-        })?;
-    let k = n.len();
+    let k = modulus_len(ctx, s, pair.public)?;
     ok(
         "C_SignInit(CKM_RSA_PKCS)",
         ctx.p11.sign_init(s, &Mech::new(CKM_RSA_PKCS), pair.private),
@@ -565,14 +558,7 @@ fn gost_data_len_range(ctx: &mut Ctx) -> CheckResult {
 fn rsa_encryption_lengths(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let pair = rsa_pair(ctx, s)?;
-    let k = ctx
-        .p11
-        .attribute(s, pair.public, CKA_MODULUS)
-        .map_err(|rv| crate::conformance::check::Stop::Fail {
-            message: "C_GetAttributeValue(CKA_MODULUS)".into(),
-            rv: Some(rv),
-        })?
-        .len();
+    let k = modulus_len(ctx, s, pair.public)?;
     let m = Mech::new(CKM_RSA_PKCS);
     ok(
         "C_EncryptInit(CKM_RSA_PKCS)",

@@ -71,6 +71,21 @@ pub fn rsa_pair(ctx: &Ctx, s: CK_SESSION_HANDLE) -> Result<Pair, Stop> {
     Ok(Pair { public, private })
 }
 
+/// The modulus length k, in bytes, of an RSA public key (CKA_MODULUS).
+pub fn modulus_len(
+    ctx: &Ctx,
+    s: CK_SESSION_HANDLE,
+    public: CK_OBJECT_HANDLE,
+) -> Result<usize, Stop> {
+    ctx.p11
+        .attribute(s, public, CKA_MODULUS)
+        .map(|n| n.len())
+        .map_err(|rv| Stop::Fail {
+            message: "C_GetAttributeValue(CKA_MODULUS) of the public key".into(),
+            rv: Some(rv),
+        })
+}
+
 /// An EC P-256 key pair.
 pub fn ec_pair(ctx: &Ctx, s: CK_SESSION_HANDLE) -> Result<Pair, Stop> {
     ctx.require(CKM_EC_KEY_PAIR_GEN)?;

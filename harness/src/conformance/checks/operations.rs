@@ -7,7 +7,7 @@ use cryptoki_sys::*;
 use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs};
 use crate::p11::client::{Mech, Out, Template};
 
-use super::keys::{any_digest, gost_pair, rsa_pair, signer};
+use super::keys::{any_digest, gost_pair, modulus_len, rsa_pair, signer};
 
 const C: Chapter = Chapter::Operations;
 
@@ -213,14 +213,7 @@ fn sign_ends_on_data_error(ctx: &mut Ctx) -> CheckResult {
     let s = ctx.user_session()?;
     let (mech, key, data, name) = if ctx.has(CKM_RSA_PKCS) && ctx.has(CKM_RSA_PKCS_KEY_PAIR_GEN) {
         let pair = rsa_pair(ctx, s)?;
-        let k = ctx
-            .p11
-            .attribute(s, pair.public, CKA_MODULUS)
-            .map_err(|rv| crate::conformance::check::Stop::Fail {
-                message: "C_GetAttributeValue(CKA_MODULUS)".into(),
-                rv: Some(rv),
-            })?
-            .len();
+        let k = modulus_len(ctx, s, pair.public)?;
         (
             Mech::new(CKM_RSA_PKCS),
             pair.private,
