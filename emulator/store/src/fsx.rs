@@ -55,17 +55,36 @@ pub(crate) fn exists(path: &Path) -> Result<bool, StoreError> {
 /// Writes `bytes` to `tmp`, flushes it to stable storage and renames it over
 /// `dest`. The caller fsyncs the containing directory (once per batch).
 pub(crate) fn write_durable(tmp: &Path, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_synced(tmp, bytes)?;
+    fs::rename(tmp, dest).map_err(io_err(dest))
+}
+
+/// Writes `bytes` to `path` (created or truncated) and flushes it to stable
+/// storage: every block the file needs is allocated when this returns, so a
+/// full disk fails here, before anything is renamed into place.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(FILE_MODE)
-        .open(tmp)
-        .map_err(io_err(tmp))?;
-    f.write_all(bytes).map_err(io_err(tmp))?;
-    f.sync_data().map_err(io_err(tmp))?;
-    drop(f);
-    fs::rename(tmp, dest).map_err(io_err(dest))
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_data().map_err(io_err(path))
+}
+
+/// Whether this process may create files in the existing directory `dir`:
+/// `false` on a read-only file system (also for root) or without write
+/// permission (effective ids, as `open` checks them).
+pub(crate) fn dir_writable(dir: &Path) -> Result<bool, StoreError> {
+    use rustix::fs::{accessat, Access, AtFlags, CWD};
+    use rustix::io::Errno;
+    match accessat(CWD, dir, Access::WRITE_OK, AtFlags::EACCESS) {
+        Ok(()) => Ok(true),
+        Err(Errno::ROFS | Errno::ACCESS | Errno::PERM) => Ok(false),
+        Err(e) => Err(io_err(dir)(io::Error::from(e))),
+    }
 }
 
 /// Flushes a directory's entries (renames, creations, unlinks) to stable storage.

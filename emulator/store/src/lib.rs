@@ -46,22 +46,47 @@
 //! Under the in-process mutex and an exclusive `flock` on `tokenemu.lock`:
 //!
 //! 1. Recover first if a previous writer died (see below).
-//! 2. Write the complete list of changes plus the new generation to
-//!    `journal.tmp` (with CRC and end marker), `fsync`, rename to `journal`,
-//!    `fsync` the directory. From here on the commit is decided.
-//! 3. Apply it: each changed pack (and `meta.bin`) is written to
-//!    `<name>.tmp`, `fsync`ed and renamed into place (emptied packs are
-//!    unlinked); then `objects/` is `fsync`ed.
-//! 4. Append a record to `history`; write `generation` (tmp + `fsync` + rename
-//!    + directory `fsync`).
+//! 2. Stage: write the complete list of changes plus the new generation to
+//!    `journal.tmp` (with CRC and end marker); write each changed pack and
+//!    `meta.bin` to `<name>.tmp`; write `generation.tmp`; `fsync` each.
+//!    Every byte the commit needs is allocated here, while nothing visible
+//!    has changed.
+//! 3. Decide: rename `journal.tmp` to `journal`, `fsync` the directory. From
+//!    here on the commit is decided.
+//! 4. Install: rename the staged packs into place (emptied packs are
+//!    unlinked), `fsync` `objects/`, rename `meta.bin.tmp`; append a record
+//!    to `history`; rename `generation.tmp`, `fsync` the directory.
 //! 5. Unlink `journal`.
+//!
+//! Write faults. A failure in steps 2–3 — `ENOSPC`, `EDQUOT`, `EIO` — removes
+//! everything the commit wrote (the journal first, if step 3's rename had
+//! happened), so the store is exactly as it was and the caller gets the
+//! error ([`StoreError::is_storage_full`] tells a full disk apart); the next
+//! commit works once space is back, and no temporary is left to eat the
+//! space. Steps 4–5 only rename and unlink, which allocate no data blocks,
+//! so a full disk cannot stop a decided commit; any other failure there
+//! (an `EIO`) is answered by completing the commit from its journal at once
+//! (success), or, if that fails too, by the error — and then the commit
+//! stands and the next recovery completes it. A failed `history` write never
+//! fails a commit: the history is removed, which only costs readers one
+//! full reload.
+//!
+//! Read-only stores. [`Store::open`] on a complete store in a directory the
+//! process cannot write to (read-only file system, or no write permission;
+//! root is only stopped by the former) opens it read-only: reads work and
+//! take the shared lock (`flock` needs no write access), every change —
+//! commit, wipe, plug/unplug — fails with [`StoreError::ReadOnly`], and a
+//! pending journal (which cannot be completed) makes reads fail with
+//! `ReadOnly` rather than show a half-applied commit.
 //!
 //! Recovery (on [`Store::open`], before every commit, and whenever a reader
 //! sees a `journal`) runs under the exclusive lock: a valid `journal` is
 //! replayed (every step is idempotent), a damaged one is discarded (the
 //! journal is renamed into place only after it is complete, so a damaged
 //! journal belongs to a commit that never returned), and temporaries are
-//! removed. Readers hold the shared lock while they read, and upgrade to the
+//! removed (`Store::open` sweeps temporaries even without a journal: after a
+//! power loss a staged file may outlive the `journal.tmp` that marks the
+//! crash). Readers hold the shared lock while they read, and upgrade to the
 //! exclusive lock to recover first if they find a `journal`, so they never
 //! observe a half-applied commit.
 //!
@@ -143,6 +168,25 @@ pub enum StoreError {
         /// The lock file.
         path: PathBuf,
     },
+    /// The store is on a read-only file system or in a directory this
+    /// process may not write to: it can be read, not changed.
+    #[error("token store {} is read-only: {reason}", path.display())]
+    ReadOnly {
+        /// The store directory.
+        path: PathBuf,
+        /// What could not be done.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether this is the file system running out of space or quota
+    /// (`ENOSPC`, `EDQUOT`): the failed commit left the store as it was,
+    /// and the same commit can succeed once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+    }
 }
 
 /// A consistent view of the whole store at one generation.
@@ -282,6 +326,28 @@ struct State {
     cache: Option<Cache>,
 }
 
+/// The files of a plan written as temporaries by [`Store::stage`], waiting
+/// to be moved into place by [`Store::install`].
+#[derive(Default)]
+struct Staged {
+    /// Pack temporaries and the packs they replace.
+    pack_renames: Vec<(PathBuf, PathBuf)>,
+    /// Packs to unlink (emptied, or stale after `DeleteAllObjects`).
+    pack_removals: Vec<PathBuf>,
+    /// `meta.bin`: its temporary (`None`: delete it) and its path.
+    meta: Option<(Option<PathBuf>, PathBuf)>,
+}
+
+/// How a commit failed.
+enum CommitError {
+    /// Before the decision; everything written was removed again, so the
+    /// store is exactly as before.
+    Undone(StoreError),
+    /// After the journal was in place: the commit stands and recovery
+    /// completes it.
+    Decided(StoreError),
+}
+
 /// Handle on one token directory. Cheap to share between threads (`Send +
 /// Sync`); several handles, in one or many processes, may use the same
 /// directory concurrently.
@@ -291,6 +357,8 @@ pub struct Store {
     lock_path: PathBuf,
     lock_file: File,
     lock_timeout: Duration,
+    /// Opened by [`Store::open`] on a read-only file system or directory.
+    read_only: bool,
     state: Mutex<State>,
 }
 
@@ -384,6 +452,13 @@ impl Store {
     /// An existing directory is accepted only if it carries a valid marker
     /// file of a supported format, or is empty; anything else is
     /// [`StoreError::Foreign`] and is left untouched.
+    ///
+    /// A complete store in a directory this process cannot write to (a
+    /// read-only file system, or no write permission) is opened
+    /// [read-only](Store::is_read_only): it reads as usual and every change
+    /// fails with [`StoreError::ReadOnly`]. One that would first need
+    /// writing (new, half-initialised, or with an interrupted commit to
+    /// finish) fails with `ReadOnly` instead.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Self::open_with_lock_timeout(dir, DEFAULT_LOCK_TIMEOUT)
     }
@@ -398,6 +473,9 @@ impl Store {
                     path: dir.to_path_buf(),
                     reason: "exists and is not a directory".to_owned(),
                 });
+            }
+            if !fsx::dir_writable(dir)? {
+                return Self::open_read_only(dir, lock_timeout);
             }
         } else {
             fsx::create_dir_all(dir)?;
@@ -425,6 +503,7 @@ impl Store {
             lock_path,
             lock_file,
             lock_timeout,
+            read_only: false,
             state: Mutex::new(State { cache: None }),
         };
         {
@@ -439,9 +518,88 @@ impl Store {
                 tracing::info!(dir = %dir.display(), "initialised new token store");
             }
             store.ensure_layout()?;
-            store.recover(&mut state)?;
+            // Temporaries are swept on every open, not only after a
+            // detected crash: after a power loss a staged pack may survive
+            // while the journal temporary that marks the crash did not.
+            store.recover(&mut state, true)?;
         }
         Ok(store)
+    }
+
+    /// Opens a complete store that this process cannot write to. Nothing is
+    /// written, so nothing is created, adopted or recovered: each of those
+    /// is a [`StoreError::ReadOnly`] naming what is missing.
+    fn open_read_only(dir: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+        let read_only = |reason: &str| StoreError::ReadOnly {
+            path: dir.to_path_buf(),
+            reason: reason.to_owned(),
+        };
+        let marker = dir.join(format::MARKER_NAME);
+        if !check_marker_file(&marker)? {
+            return Err(read_only(
+                "it holds no token store yet, and one cannot be created there",
+            ));
+        }
+        let lock_path = dir.join(LOCK_NAME);
+        // flock() does not need write access to the file it locks.
+        let lock_file = match File::open(&lock_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(read_only(
+                    "its lock file is missing (an interrupted initialisation)",
+                ))
+            }
+            Err(e) => return Err(io_err(&lock_path)(e)),
+        };
+        let store = Store {
+            dir: dir.to_path_buf(),
+            objects_dir: dir.join(OBJECTS_DIR),
+            lock_path,
+            lock_file,
+            lock_timeout,
+            read_only: true,
+            state: Mutex::new(State { cache: None }),
+        };
+        {
+            let _guard = store.flock(false, store.deadline())?;
+            if !fsx::exists(&store.objects_dir)? || !fsx::exists(&dir.join(GENERATION_NAME))? {
+                return Err(read_only(
+                    "its layout is incomplete (an interrupted initialisation)",
+                ));
+            }
+            store.check_no_pending_commit()?;
+            store.read_generation()?;
+        }
+        tracing::info!(dir = %dir.display(), "opened token store read-only");
+        Ok(store)
+    }
+
+    /// Whether the store was opened read-only (see [`Store::open`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// On a read-only store, a journal left by a writer that died cannot be
+    /// completed, and reading around it would show a half-applied commit.
+    fn check_no_pending_commit(&self) -> Result<(), StoreError> {
+        if fsx::exists(&self.dir.join(JOURNAL_NAME))? {
+            return Err(StoreError::ReadOnly {
+                path: self.dir.clone(),
+                reason: "an interrupted commit must be completed first, which needs write access"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn refuse_if_read_only(&self, what: &str) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.dir.clone(),
+                reason: format!("{what} is not possible"),
+            });
+        }
+        Ok(())
     }
 
     /// The token directory.
@@ -476,9 +634,12 @@ impl Store {
         let mut guard = self.flock(false, deadline)?;
         if fsx::exists(&self.dir.join(JOURNAL_NAME))? {
             // A writer died mid-commit: finish (or discard) its work first.
+            if self.read_only {
+                self.check_no_pending_commit()?;
+            }
             drop(guard);
             guard = self.flock(true, deadline)?;
-            self.recover(&mut state)?;
+            self.recover(&mut state, false)?;
         }
         let cache = self.refresh(&mut state)?;
         let r = f(View {
@@ -517,9 +678,14 @@ impl Store {
     /// generation. An empty batch is a no-op returning the current
     /// generation.
     ///
-    /// If an I/O error occurs after the redo journal was written, the
-    /// commit is completed by the next recovery (any later operation), so an
-    /// `Err` means "outcome unknown", never "half applied".
+    /// An error before the commit is decided (every `ENOSPC` among them:
+    /// all space is allocated first) leaves the store exactly as it was. An
+    /// I/O error after that is first answered by completing the commit from
+    /// its redo journal; only if that fails too is the error returned with
+    /// the commit standing, completed by the next recovery. So an `Err`
+    /// means "not applied" unless recovery itself is failing, never "half
+    /// applied". On a read-only store every commit is
+    /// [`StoreError::ReadOnly`].
     pub fn commit(&self, changes: Vec<Change>) -> Result<u64, StoreError> {
         if changes.is_empty() {
             return self.read_generation();
@@ -531,6 +697,9 @@ impl Store {
     /// Sets the hot-plug emulation flag (visible to all processes at once).
     pub fn set_present(&self, present: bool) -> Result<(), StoreError> {
         let path = self.dir.join(UNPLUGGED_NAME);
+        if self.read_only && self.is_present()? != present {
+            self.refuse_if_read_only("plugging or unplugging the token")?;
+        }
         if present {
             if !fsx::exists(&path)? {
                 return Ok(());
@@ -653,12 +822,12 @@ impl Store {
         Ok(())
     }
 
-    /// Replays or discards a leftover journal and removes temporaries.
-    /// Exclusive lock held.
-    fn recover(&self, state: &mut State) -> Result<(), StoreError> {
+    /// Replays or discards a leftover journal and removes temporaries (after
+    /// a detected crash, or always when `sweep`). Exclusive lock held.
+    fn recover(&self, state: &mut State, sweep: bool) -> Result<(), StoreError> {
         let journal = self.dir.join(JOURNAL_NAME);
         let journal_tmp = tmp_path(&journal);
-        let mut crashed = fsx::exists(&journal_tmp)?;
+        let mut crashed = sweep || fsx::exists(&journal_tmp)?;
         if let Some(bytes) = fsx::read_optional(&journal)? {
             crashed = true;
             state.cache = None;
@@ -686,7 +855,7 @@ impl Store {
                         let packs = self.read_packs(&plan)?;
                         self.apply(&plan, &packs, generation)?;
                         // The history may hold a torn record of this commit.
-                        self.reset_history(generation)?;
+                        self.reset_history(generation);
                         if current != Some(generation) {
                             self.write_generation(generation)?;
                         }
@@ -703,17 +872,29 @@ impl Store {
             fsx::remove_optional(&journal)?;
         }
         if crashed {
-            fsx::remove_optional(&journal_tmp)?;
-            for name in [GENERATION_NAME, META_NAME, HISTORY_NAME] {
-                fsx::remove_optional(&tmp_path(&self.dir.join(name)))?;
-            }
+            let mut removed = false;
+            let mut remove = |path: &Path| -> Result<(), StoreError> {
+                if fsx::exists(path)? {
+                    fsx::remove_optional(path)?;
+                    removed = true;
+                }
+                Ok(())
+            };
             for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
                 let entry = entry.map_err(io_err(&self.objects_dir))?;
                 if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
-                    fsx::remove_optional(&entry.path())?;
+                    remove(&entry.path())?;
                 }
             }
-            fsx::fsync_dir(&self.dir)?;
+            for name in [GENERATION_NAME, META_NAME, HISTORY_NAME] {
+                remove(&tmp_path(&self.dir.join(name)))?;
+            }
+            // Last: while it exists, the next writer knows to sweep.
+            remove(&journal_tmp)?;
+            if removed {
+                fsx::fsync_dir(&self.objects_dir)?;
+                fsx::fsync_dir(&self.dir)?;
+            }
         }
         Ok(())
     }
@@ -740,9 +921,19 @@ impl Store {
         Ok(packs)
     }
 
-    /// Writes the files of a (journalled) plan, given the packs it modifies
-    /// as returned by [`Store::read_packs`]. Idempotent.
-    fn apply(&self, plan: &Plan<'_>, packs: &Packs, generation: u64) -> Result<(), StoreError> {
+    /// Writes the new contents of every file a plan changes as fsynced
+    /// temporaries next to their final names, given the packs it modifies
+    /// as returned by [`Store::read_packs`]. Each temporary is pushed onto
+    /// `written` before it is created, so that a caller can remove them all
+    /// when this fails half-way. Nothing visible changes.
+    fn stage(
+        &self,
+        plan: &Plan<'_>,
+        packs: &Packs,
+        generation: u64,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<Staged, StoreError> {
+        let mut staged = Staged::default();
         let mut by_bucket: BucketChanges<'_> = BTreeMap::new();
         for (&uid, &data) in &plan.objects {
             by_bucket
@@ -750,19 +941,14 @@ impl Store {
                 .or_default()
                 .push((uid, data));
         }
-        let mut objects_touched = !by_bucket.is_empty();
         if plan.delete_all {
             for entry in fs::read_dir(&self.objects_dir).map_err(io_err(&self.objects_dir))? {
                 let entry = entry.map_err(io_err(&self.objects_dir))?;
                 let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let stale = match format::parse_pack_file_name(&name) {
-                    Some(bucket) => !by_bucket.contains_key(&bucket),
-                    None => name.ends_with(TMP_SUFFIX),
-                };
-                if stale {
-                    fsx::remove_optional(&entry.path())?;
-                    objects_touched = true;
+                if let Some(bucket) = format::parse_pack_file_name(&name.to_string_lossy()) {
+                    if !by_bucket.contains_key(&bucket) {
+                        staged.pack_removals.push(entry.path());
+                    }
                 }
             }
         }
@@ -781,30 +967,60 @@ impl Store {
                 };
             }
             if entries.is_empty() {
-                fsx::remove_optional(&path)?;
+                staged.pack_removals.push(path);
             } else {
-                let bytes = format::encode_pack(bucket, &entries);
-                fsx::write_durable(&tmp_path(&path), &path, &bytes)?;
+                let tmp = tmp_path(&path);
+                written.push(tmp.clone());
+                fsx::write_synced(&tmp, &format::encode_pack(bucket, &entries))?;
+                staged.pack_renames.push((tmp, path));
             }
-        }
-        if objects_touched {
-            fsx::fsync_dir(&self.objects_dir)?;
         }
         if let Some(meta) = plan.meta {
             let path = self.dir.join(META_NAME);
-            match meta {
+            staged.meta = Some(match meta {
                 Some(data) => {
+                    let tmp = tmp_path(&path);
+                    written.push(tmp.clone());
                     let bytes = format::encode_blob(BlobKind::Meta, 0, generation, data);
-                    fsx::write_durable(&tmp_path(&path), &path, &bytes)?;
+                    fsx::write_synced(&tmp, &bytes)?;
+                    (Some(tmp), path)
                 }
-                None => fsx::remove_optional(&path)?,
-            }
-            // The directory itself is fsynced together with `generation`.
+                None => (None, path),
+            });
+        }
+        Ok(staged)
+    }
+
+    /// Moves staged files into place: renames and unlinks only, which
+    /// allocate no data blocks. The directory of `meta.bin` is fsynced by
+    /// the caller together with `generation`.
+    fn install(&self, staged: &Staged) -> Result<(), StoreError> {
+        for (tmp, path) in &staged.pack_renames {
+            fs::rename(tmp, path).map_err(io_err(path))?;
+        }
+        for path in &staged.pack_removals {
+            fsx::remove_optional(path)?;
+        }
+        if !staged.pack_renames.is_empty() || !staged.pack_removals.is_empty() {
+            fsx::fsync_dir(&self.objects_dir)?;
+        }
+        match &staged.meta {
+            Some((Some(tmp), path)) => fs::rename(tmp, path).map_err(io_err(path))?,
+            Some((None, path)) => fsx::remove_optional(path)?,
+            None => {}
         }
         Ok(())
     }
 
+    /// Writes the files of a (journalled) plan: [`stage`](Store::stage) then
+    /// [`install`](Store::install). Idempotent; used by recovery.
+    fn apply(&self, plan: &Plan<'_>, packs: &Packs, generation: u64) -> Result<(), StoreError> {
+        let staged = self.stage(plan, packs, generation, &mut Vec::new())?;
+        self.install(&staged)
+    }
+
     fn commit_ops(&self, ops: Vec<Op>) -> Result<u64, StoreError> {
+        self.refuse_if_read_only("changing the token")?;
         for op in &ops {
             if let Op::PutMeta(d) | Op::Put { data: d, .. } = op {
                 if u32::try_from(d.len()).is_err() {
@@ -821,7 +1037,7 @@ impl Store {
         let deadline = self.deadline();
         let mut state = self.state();
         let _guard = self.flock(true, deadline)?;
-        self.recover(&mut state)?;
+        self.recover(&mut state, false)?;
         let current = self.read_generation()?;
         // Keep the cache usable: bring it to `current` first (cheap via
         // history) so that it can simply be patched after the commit.
@@ -836,8 +1052,7 @@ impl Store {
             }
         }
         let generation = current + 1;
-        let result = self.commit_locked(&ops, current, generation);
-        match result {
+        match self.commit_locked(&ops, current, generation) {
             Ok(()) => {
                 if let Some(cache) = state.cache.as_mut().filter(|c| c.generation == current) {
                     apply_to_cache(cache, ops);
@@ -847,26 +1062,67 @@ impl Store {
                 }
                 Ok(generation)
             }
-            Err(e) => {
+            // Nothing changed on disk: the cache is still right.
+            Err(CommitError::Undone(e)) => Err(e),
+            Err(CommitError::Decided(e)) => {
                 state.cache = None;
-                Err(e)
+                // The journal holds the whole commit: finishing it now is
+                // what the next operation would do anyway.
+                match self.recover(&mut state, false) {
+                    Ok(()) => {
+                        tracing::warn!(
+                            dir = %self.dir.display(),
+                            error = %e,
+                            "a commit failed after it was decided and was completed from its journal"
+                        );
+                        Ok(generation)
+                    }
+                    Err(again) => {
+                        tracing::error!(
+                            dir = %self.dir.display(),
+                            error = %e,
+                            recovery = %again,
+                            "a decided commit could not be completed; the next recovery will"
+                        );
+                        Err(e)
+                    }
+                }
             }
         }
     }
 
-    fn commit_locked(&self, ops: &[Op], current: u64, generation: u64) -> Result<(), StoreError> {
+    /// The commit itself (see "Commit protocol" above). Everything that
+    /// needs new space is written before the journal is renamed into place;
+    /// a failure up to then removes what was written, leaving the store as
+    /// it was.
+    fn commit_locked(&self, ops: &[Op], current: u64, generation: u64) -> Result<(), CommitError> {
         let plan = Plan::new(ops);
         // Verify what will be rewritten before deciding the commit: a damaged
         // pack fails this commit cleanly instead of wedging recovery.
-        let packs = self.read_packs(&plan)?;
+        let packs = self.read_packs(&plan).map_err(CommitError::Undone)?;
         let journal = self.dir.join(JOURNAL_NAME);
-        fsx::write_durable(
-            &tmp_path(&journal),
-            &journal,
-            &format::encode_journal(generation, ops),
-        )?;
-        fsx::fsync_dir(&self.dir)?;
-        self.apply(&plan, &packs, generation)?;
+        let gen_path = self.dir.join(GENERATION_NAME);
+        let gen_tmp = tmp_path(&gen_path);
+        let mut written = Vec::new();
+        let mut prepare = || -> Result<Staged, StoreError> {
+            let journal_tmp = tmp_path(&journal);
+            written.push(journal_tmp.clone());
+            fsx::write_synced(&journal_tmp, &format::encode_journal(generation, ops))?;
+            let staged = self.stage(&plan, &packs, generation, &mut written)?;
+            written.push(gen_tmp.clone());
+            fsx::write_synced(&gen_tmp, &format::encode_generation(generation))?;
+            // The decision: from here on the journal redoes the commit.
+            fs::rename(&journal_tmp, &journal).map_err(io_err(&journal))?;
+            written.push(journal.clone());
+            fsx::fsync_dir(&self.dir)?;
+            Ok(staged)
+        };
+        let staged = match prepare() {
+            Ok(staged) => staged,
+            Err(e) => return Err(self.undo(&written, e)),
+        };
+        let decided = CommitError::Decided;
+        self.install(&staged).map_err(decided)?;
         let mut flags = 0;
         if plan.delete_all {
             flags |= format::HIST_RESET;
@@ -875,23 +1131,69 @@ impl Store {
             flags |= format::HIST_META;
         }
         let uids: Vec<Uid> = plan.objects.keys().copied().collect();
-        self.append_history(current, generation, flags, &uids)?;
-        self.write_generation(generation)?;
-        fsx::remove_optional(&journal)
+        self.append_history(current, generation, flags, &uids);
+        fs::rename(&gen_tmp, &gen_path)
+            .map_err(io_err(&gen_path))
+            .map_err(decided)?;
+        fsx::fsync_dir(&self.dir).map_err(decided)?;
+        fsx::remove_optional(&journal).map_err(decided)
     }
 
-    /// Restarts the history so that it covers generations after `base`.
-    fn reset_history(&self, base: u64) -> Result<(), StoreError> {
+    /// Removes what a commit wrote before it failed, newest first (the
+    /// journal, if it was already renamed into place, goes first: once it
+    /// is gone the commit is undone). If the journal cannot be removed the
+    /// commit stands and is [`Decided`](CommitError::Decided).
+    fn undo(&self, written: &[PathBuf], error: StoreError) -> CommitError {
+        for path in written.iter().rev() {
+            if let Err(e) = fsx::remove_optional(path) {
+                tracing::warn!(error = %e, "cannot remove a file of a failed commit");
+                if path.file_name() == Some(JOURNAL_NAME.as_ref()) {
+                    return CommitError::Decided(error);
+                }
+            }
+        }
+        tracing::info!(
+            dir = %self.dir.display(),
+            error = %error,
+            "commit failed before it was decided; the store is unchanged"
+        );
+        CommitError::Undone(error)
+    }
+
+    /// Restarts the history so that it covers generations after `base`. The
+    /// history is advisory: if it cannot be written it is removed, which
+    /// only makes readers reload fully.
+    fn reset_history(&self, base: u64) {
         let path = self.dir.join(HISTORY_NAME);
-        let mut file = open_history(&path)?;
-        file.set_len(0).map_err(io_err(&path))?;
-        file.write_all(&format::encode_history_header(base))
-            .map_err(io_err(&path))
+        let written = open_history(&path).and_then(|mut file| {
+            file.set_len(0).map_err(io_err(&path))?;
+            file.write_all(&format::encode_history_header(base))
+                .map_err(io_err(&path))
+        });
+        if let Err(e) = written {
+            self.drop_history(&e);
+        }
     }
 
     /// Appends one record (not fsynced: the history is advisory and a lost
-    /// record merely forces a full reload). Exclusive lock held.
-    fn append_history(
+    /// record merely forces a full reload). A failed append (a full disk)
+    /// removes the history rather than leave a torn record behind that
+    /// would hide every later one. Exclusive lock held.
+    fn append_history(&self, current: u64, generation: u64, flags: u8, uids: &[Uid]) {
+        if let Err(e) = self.try_append_history(current, generation, flags, uids) {
+            self.drop_history(&e);
+        }
+    }
+
+    fn drop_history(&self, error: &StoreError) {
+        let path = self.dir.join(HISTORY_NAME);
+        tracing::warn!(%error, "cannot write the change history; removing it (readers reload fully)");
+        if let Err(e) = fsx::remove_optional(&path) {
+            tracing::warn!(error = %e, "cannot remove the change history");
+        }
+    }
+
+    fn try_append_history(
         &self,
         current: u64,
         generation: u64,
