@@ -37,6 +37,7 @@ mod params;
 mod point;
 mod safegcd;
 mod sign;
+mod vko;
 
 use core::fmt;
 
@@ -49,6 +50,7 @@ pub use crate::params::{
     TC26_256_A, TC26_256_B, TC26_256_C, TC26_256_D, TC26_512_A, TC26_512_B, TC26_512_C,
     TC26_512_TEST,
 };
+pub use crate::vko::{vko, vko_shared_point, VkoHash};
 
 /// Errors of this crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub enum GostError {
     DigestLength,
     /// The parameter set (OID) is not known.
     UnknownParamSet,
+    /// The VKO user keying material is empty, too long, or 0 modulo q.
+    InvalidUkm,
 }
 
 impl fmt::Display for GostError {
@@ -74,6 +78,7 @@ impl fmt::Display for GostError {
             GostError::SignatureLength => "GOST R 34.10 signature has the wrong length",
             GostError::DigestLength => "digest length does not match the GOST R 34.10 key size",
             GostError::UnknownParamSet => "unknown GOST R 34.10 parameter set",
+            GostError::InvalidUkm => "invalid VKO user keying material (UKM)",
         })
     }
 }

@@ -612,6 +612,43 @@ pub(crate) fn mul_base<C: Curve>(k: &C::Sc) -> Projective<C::Fe> {
     acc
 }
 
+/// `k * P` in constant time, for a secret scalar `k` and a public point `P` of order q
+/// (VKO key agreement). The same signed radix-32 recoding as [`mul_base`]: a table of
+/// `1P..16P` (from the public point), five doublings per window, a full scan of the table
+/// for each digit, a conditional negation, and an addition that is always computed and
+/// kept or discarded by mask. Complete formulas, so the identity needs no branch.
+pub(crate) fn mul_ct<C: Curve>(p: &Affine<C::Fe>, k: &C::Sc) -> Projective<C::Fe> {
+    let base = Projective::from_affine(p);
+    let mut table = [base; ROW];
+    for j in 1..ROW {
+        table[j] = add::<C>(&table[j - 1], &base);
+    }
+    let mut limbs = [0u64; MAX_LIMBS];
+    k.write_canonical_limbs(&mut limbs[..C::Sc::LIMBS]);
+    let mut digits = [0i8; MAX_WINDOWS];
+    recode(&limbs[..C::Sc::LIMBS], &mut digits);
+    let nwin = windows_for(C::Sc::LIMBS);
+    let mut acc = Projective::<C::Fe>::IDENTITY;
+    for &d in digits[..nwin].iter().rev() {
+        for _ in 0..WINDOW {
+            acc = double::<C>(&acc);
+        }
+        let (abs, negative) = digit_parts(d);
+        let mut sel = table[0];
+        for (j, entry) in table.iter().enumerate().skip(1) {
+            sel.conditional_assign(entry, abs.ct_eq(&(j as u32 + 1)));
+        }
+        let neg_y = -sel.y;
+        sel.y.conditional_assign(&neg_y, negative);
+        let sum = add::<C>(&acc, &sel);
+        acc.conditional_assign(&sum, !abs.ct_eq(&0));
+        sel.zeroize();
+    }
+    zeroize::Zeroize::zeroize(&mut limbs);
+    zeroize::Zeroize::zeroize(&mut digits);
+    acc
+}
+
 /// `z1 * G + z2 * P`, variable time (public scalars only: verification).
 pub(crate) fn mul2_vartime<C: Curve>(
     z1: &C::Sc,
