@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 
 mod ec;
+pub mod gost_sym;
 mod ecdh;
 mod eddsa;
 mod hash;
