@@ -127,8 +127,20 @@ pub enum Error {
     RandomSeedNotSupported,
     #[error("the operation state cannot be saved")]
     StateUnsaveable,
+    /// The message includes the store error's, so neither store variant
+    /// returns it as `source()` (no `#[from]`/`#[source]`, no field named
+    /// `source`): printed as a chain, it would appear twice.
     #[error("token store: {0}")]
-    Store(#[from] tokenemu_store::StoreError),
+    Store(tokenemu_store::StoreError),
+    /// A slot's store failed; says how to recover when the store is damaged.
+    #[error("slot {slot}: {error}{}", recovery_hint(*.slot, .dir, .error))]
+    SlotStore {
+        slot: CK_SLOT_ID,
+        /// The store directory.
+        dir: std::path::PathBuf,
+        /// What the store reported.
+        error: tokenemu_store::StoreError,
+    },
     #[error("configuration error: {0}")]
     Config(String),
     #[error("cryptographic failure: {0}")]
@@ -137,6 +149,12 @@ pub enum Error {
     Injected(CK_RV),
     #[error("internal error: {0}")]
     General(String),
+}
+
+impl From<tokenemu_store::StoreError> for Error {
+    fn from(e: tokenemu_store::StoreError) -> Self {
+        Error::Store(e)
+    }
 }
 
 impl From<crate::crypto::CryptoError> for Error {
@@ -216,7 +234,7 @@ impl From<&Error> for CK_RV {
             NoEvent => CKR_NO_EVENT,
             RandomSeedNotSupported => CKR_RANDOM_SEED_NOT_SUPPORTED,
             StateUnsaveable => CKR_STATE_UNSAVEABLE,
-            Store(_) => CKR_DEVICE_ERROR,
+            Store(e) | SlotStore { error: e, .. } => store_rv(e),
             Config(_) => CKR_GENERAL_ERROR,
             Crypto(_) => CKR_FUNCTION_FAILED,
             Injected(rv) => *rv,
@@ -225,7 +243,53 @@ impl From<&Error> for CK_RV {
     }
 }
 
+/// A write-protected store refuses changes as the token would; a full disk
+/// is the token's memory running out (the commit changed nothing, see the
+/// store's protocol); anything else is a device error.
+fn store_rv(e: &tokenemu_store::StoreError) -> CK_RV {
+    match e {
+        tokenemu_store::StoreError::ReadOnly { .. } => CKR_TOKEN_WRITE_PROTECTED,
+        e if e.is_storage_full() => CKR_DEVICE_MEMORY,
+        _ => CKR_DEVICE_ERROR,
+    }
+}
+
+/// What to do about a damaged store (nothing for other store errors).
+pub(crate) fn recovery_hint(
+    slot: CK_SLOT_ID,
+    dir: &std::path::Path,
+    e: &tokenemu_store::StoreError,
+) -> String {
+    match e {
+        tokenemu_store::StoreError::Corrupt { .. } => damaged_store_advice(slot, dir),
+        _ => String::new(),
+    }
+}
+
+/// How to get a working token back from a damaged store: the store cannot
+/// be repaired in place, but moving it away keeps what is left of it.
+pub(crate) fn damaged_store_advice(slot: CK_SLOT_ID, dir: &std::path::Path) -> String {
+    format!(
+        "; to recover, move the directory {} away (it keeps the damaged data) and run \
+         `tokenemu token init --slot {slot}`, which starts a new, empty token",
+        dir.display()
+    )
+}
+
 impl Error {
+    /// The error of slot `slot`'s store in `dir` (see [`Error::SlotStore`]).
+    pub fn slot_store(
+        slot: CK_SLOT_ID,
+        dir: &std::path::Path,
+        error: tokenemu_store::StoreError,
+    ) -> Error {
+        Error::SlotStore {
+            slot,
+            dir: dir.to_path_buf(),
+            error,
+        }
+    }
+
     /// The `CK_RV` this error is reported as at the C boundary.
     pub fn rv(&self) -> CK_RV {
         CK_RV::from(self)

@@ -49,11 +49,58 @@ struct Slot {
     /// The profile's mechanisms this emulator implements, with their info,
     /// in numeric order (resolved once: names are looked up in tables).
     mechs: Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>,
-    /// The store's hot-plug flag, read without the token lock.
-    presence: Presence,
-    token: Mutex<Token>,
+    /// The store's hot-plug flag, read without the token lock; `None` when
+    /// the store could not be opened (the slot then shows no token).
+    presence: Option<Presence>,
+    /// `None` when the store could not be opened.
+    token: Option<Mutex<Token>>,
     /// Presence as last reported by `C_WaitForSlotEvent`.
     reported_present: AtomicBool,
+}
+
+/// Opens a slot's store and its token. A store that cannot be opened or
+/// created — a missing parent, no permission, a read-only file system, a
+/// damaged or foreign directory, or a read-only one without a token in it —
+/// disables only its own slot (the caller logs why): the slot then reports
+/// no token, as a reader without a card does, and the other slots work.
+fn open_token(sc: &SlotConfig, handles: &Arc<AtomicU64>) -> Result<(Presence, Token, bool)> {
+    let store_error = |e| Error::slot_store(sc.id, &sc.store, e);
+    let store = Store::open(&sc.store).map_err(store_error)?;
+    if store.is_read_only() {
+        // A read-only store cannot become a token: it must hold one already.
+        let has_token = store.view(|v| v.meta.is_some()).map_err(store_error)?;
+        if !has_token {
+            return Err(store_error(tokenemu_store::StoreError::ReadOnly {
+                path: sc.store.clone(),
+                reason: "it holds no token yet, and one cannot be created there".to_owned(),
+            }));
+        }
+    }
+    if let Some(p) = sc.present {
+        match store.set_present(p) {
+            Err(e @ tokenemu_store::StoreError::ReadOnly { .. }) => tracing::warn!(
+                slot = sc.id,
+                error = %e,
+                "the configured presence cannot be set on a write-protected token; it keeps the stored one"
+            ),
+            r => r.map_err(store_error)?,
+        }
+    }
+    let present = store.is_present().map_err(store_error)?;
+    let presence = store.presence();
+    let token = Token::new(sc.id, sc.profile.clone(), store, handles.clone());
+    Ok((presence, token, present))
+}
+
+impl Slot {
+    /// The slot's token, locked; `CKR_TOKEN_NOT_PRESENT` for a slot whose
+    /// store could not be opened.
+    fn token(&self) -> Result<MutexGuard<'_, Token>> {
+        self.token
+            .as_ref()
+            .map(lock)
+            .ok_or(Error::TokenNotPresent(self.config.id))
+    }
 }
 
 #[derive(Debug)]
@@ -88,13 +135,20 @@ impl ModuleState {
         let handles = HANDLES.get_or_init(|| Arc::new(AtomicU64::new(1))).clone();
         let mut slots = Vec::new();
         for sc in config.slots {
-            let store = Store::open(&sc.store)?;
-            if let Some(p) = sc.present {
-                store.set_present(p)?;
-            }
-            let present = store.is_present()?;
-            let presence = store.presence();
-            let token = Token::new(sc.id, sc.profile.clone(), store, handles.clone());
+            let (presence, token, present) = match open_token(&sc, &handles) {
+                Ok((presence, token, present)) => {
+                    (Some(presence), Some(Mutex::new(token)), present)
+                }
+                Err(e) => {
+                    tracing::error!(
+                        slot = sc.id,
+                        store = %sc.store.display(),
+                        error = %e,
+                        "the slot's token store cannot be used: the slot shows no token, the other slots work"
+                    );
+                    (None, None, false)
+                }
+            };
             let faults = if sc.faults.is_empty() {
                 None
             } else {
@@ -114,7 +168,7 @@ impl ModuleState {
                 faults,
                 mechs,
                 presence,
-                token: Mutex::new(token),
+                token,
                 reported_present: AtomicBool::new(present),
             });
         }
@@ -172,7 +226,7 @@ impl ModuleState {
                     slot = self.slots[i].config.id,
                     "injected token removal"
                 );
-                lock(&self.slots[i].token).store().set_present(false)?;
+                self.slots[i].token()?.store().set_present(false)?;
                 self.token_removed(i);
                 Err(Error::DeviceRemoved)
             }
@@ -229,7 +283,10 @@ impl ModuleState {
     /// Whether the token is plugged in, from a reading at most `max_age`
     /// old (`Duration::ZERO`: look now).
     fn is_plugged(&self, slot: usize) -> Result<bool> {
-        Ok(self.slots[slot].presence.is_present()?)
+        match &self.slots[slot].presence {
+            Some(presence) => Ok(presence.is_present()?),
+            None => Ok(false),
+        }
     }
 
     /// Looks at the token now; a pulled token's sessions are marked removed.
@@ -253,14 +310,16 @@ impl ModuleState {
             self.token_removed(slot);
             return Err(Error::TokenNotPresent(self.slots[slot].config.id));
         }
-        let mut t = lock(&self.slots[slot].token);
+        let mut t = self.slots[slot].token()?;
         t.refresh_within(max_age)?;
         Ok(t)
     }
 
     /// The token was found pulled: log out and mark its sessions dead.
     fn token_removed(&self, slot: usize) {
-        let mut t = lock(&self.slots[slot].token);
+        let Ok(mut t) = self.slots[slot].token() else {
+            return;
+        };
         t.logout();
         let handles: Vec<_> = std::mem::take(&mut t.sessions).into_keys().collect();
         t.drop_session_objects(None);
@@ -476,6 +535,9 @@ impl ModuleState {
     pub(crate) fn init_token(&self, id: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
         let i = self.slot_index(id)?;
         let mut t = self.token(i)?;
+        if t.write_protected() {
+            return Err(Error::TokenWriteProtected);
+        }
         if !t.sessions.is_empty() {
             return Err(Error::SessionExists);
         }
@@ -489,7 +551,7 @@ impl ModuleState {
                 return Err(Error::UserNotLoggedIn);
             }
             if !s.rw {
-                return Err(Error::SessionReadOnly);
+                return Err(t.read_only_session_error());
             }
             t.init_user_pin(pin)
         })
@@ -498,7 +560,7 @@ impl ModuleState {
     pub(crate) fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
         self.with_token(h, |t, s| {
             if !s.rw {
-                return Err(Error::SessionReadOnly);
+                return Err(t.read_only_session_error());
             }
             let who = if t.login == Login::So {
                 Who::So
@@ -522,6 +584,9 @@ impl ModuleState {
         }
         let rw = flags & CKF_RW_SESSION != 0;
         let mut t = self.token(i)?;
+        if rw && t.write_protected() {
+            return Err(Error::TokenWriteProtected);
+        }
         if !rw && t.login == Login::So {
             return Err(Error::SessionReadWriteSoExists);
         }
@@ -561,14 +626,14 @@ impl ModuleState {
 
     pub(crate) fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let cell = self.cell(h)?;
-        let mut t = lock(&self.slots[cell.slot].token);
+        let mut t = self.slots[cell.slot].token()?;
         self.forget_session(&mut t, h);
         Ok(())
     }
 
     pub(crate) fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
         let i = self.slot_index(id)?;
-        let mut t = lock(&self.slots[i].token);
+        let mut t = self.slots[i].token()?;
         let mine: Vec<_> = self
             .sessions
             .read()
@@ -674,7 +739,7 @@ impl ModuleState {
     /// Checks that the session may create an object with these attributes.
     fn check_write(t: &Token, s: &Session, attrs: &AttrMap) -> Result<()> {
         if attrs.get_bool(CKA_TOKEN) == Some(true) && !s.rw {
-            return Err(Error::SessionReadOnly);
+            return Err(t.read_only_session_error());
         }
         if attrs.get_bool(CKA_PRIVATE) == Some(true) && t.login != Login::User {
             return Err(Error::UserNotLoggedIn);
@@ -719,7 +784,7 @@ impl ModuleState {
         self.with_token(h, |t, s| {
             let obj = t.object(o)?;
             if obj.is_token() && !s.rw {
-                return Err(Error::SessionReadOnly);
+                return Err(t.read_only_session_error());
             }
             if !obj.attrs.get_bool(CKA_DESTROYABLE).unwrap_or(true) {
                 return Err(Error::ActionProhibited);
@@ -754,7 +819,7 @@ impl ModuleState {
         self.with_token(h, |t, s| {
             let obj = t.object(o)?;
             if obj.is_token() && !s.rw {
-                return Err(Error::SessionReadOnly);
+                return Err(t.read_only_session_error());
             }
             let attrs = obj.with_changes(&template).map_err(|e| match e {
                 Error::ActionProhibited => {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use tokenemu_store::{Change, Store, StoreIdentity, View};
+use tokenemu_store::{Change, Store, StoreError, StoreIdentity, View};
 
 use crate::ck::*;
 use crate::error::{Error, Result};
@@ -88,6 +88,12 @@ pub struct Token {
     master: Option<MasterKey>,
     /// Open sessions: handle → read-write.
     pub sessions: std::collections::BTreeMap<CK_SESSION_HANDLE, bool>,
+    /// Wrong PINs (user, SO) counted in this process on a write-protected
+    /// token, whose store cannot record them: they count against the tries
+    /// left as if they had been stored, so a read-only store is not an
+    /// unlimited PIN oracle within a process, across C_Finalize and
+    /// C_Initialize too (kept with the warm cache; see ARCHITECTURE.md).
+    unsaved_failures: (u32, u32),
 }
 
 /// What a token's cache leaves behind when the module is finalized, for the
@@ -102,6 +108,8 @@ struct Warm {
     meta: TokenMeta,
     objects: ObjectTable,
     by_uid: HashMap<u64, (CK_OBJECT_HANDLE, u64)>,
+    /// A write-protected token's unstored PIN failures outlive the module too.
+    unsaved_failures: (u32, u32),
 }
 
 /// Warm caches by store directory.
@@ -123,6 +131,7 @@ impl Drop for Token {
             meta,
             objects: std::mem::take(&mut self.objects),
             by_uid: std::mem::take(&mut self.by_uid),
+            unsaved_failures: self.unsaved_failures,
         };
         warm_caches()
             .lock()
@@ -183,12 +192,14 @@ impl Token {
             login: Login::Public,
             master: None,
             sessions: Default::default(),
+            unsaved_failures: (0, 0),
         };
         if let Some(w) = warm {
             t.generation = w.generation;
             t.meta = Some(w.meta);
             t.objects = w.objects;
             t.by_uid = w.by_uid;
+            t.unsaved_failures = w.unsaved_failures;
         }
         t
     }
@@ -196,6 +207,44 @@ impl Token {
     /// The store (for presence checks).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether the token is write-protected: its store is on a read-only
+    /// file system or in a directory this process cannot write to.
+    pub fn write_protected(&self) -> bool {
+        self.store.is_read_only()
+    }
+
+    /// What a write attempted through a read-only session answers:
+    /// `CKR_TOKEN_WRITE_PROTECTED` has the higher priority (PKCS#11 v2.40
+    /// 5.1.6 / v3.0 5.1.6, CKR_SESSION_READ_ONLY), and on a write-protected
+    /// token every session is read-only.
+    pub fn read_only_session_error(&self) -> Error {
+        if self.write_protected() {
+            Error::TokenWriteProtected
+        } else {
+            Error::SessionReadOnly
+        }
+    }
+
+    /// A store failure, with the slot and, for a damaged store, how to recover.
+    fn store_error(&self, e: StoreError) -> Error {
+        Error::slot_store(self.slot_id, self.store.dir(), e)
+    }
+
+    /// PIN tries left for `who`, less the failures this process could not
+    /// store (while the token is write-protected).
+    fn tries_left(&self, meta: &TokenMeta, who: Who) -> u32 {
+        if !self.write_protected() {
+            return match who {
+                Who::User => meta.user_tries_left,
+                Who::So => meta.so_tries_left,
+            };
+        }
+        match who {
+            Who::User => meta.user_tries_left.saturating_sub(self.unsaved_failures.0),
+            Who::So => meta.so_tries_left.saturating_sub(self.unsaved_failures.1),
+        }
     }
 
     fn next_handle(&self) -> CK_OBJECT_HANDLE {
@@ -247,11 +296,20 @@ impl Token {
         let checked = std::time::Instant::now();
         let store = self.store.clone();
         if self.meta.is_none() {
-            store.view(|v| self.apply(v))??;
+            store
+                .view(|v| self.apply(v))
+                .map_err(|e| self.store_error(e))??;
         } else {
             store
-                .view_if_changed(self.generation, |v| self.apply(v))?
+                .view_if_changed(self.generation, |v| self.apply(v))
+                .map_err(|e| self.store_error(e))?
                 .transpose()?;
+        }
+        if self.meta.is_none() && self.write_protected() {
+            return Err(self.store_error(StoreError::ReadOnly {
+                path: self.store.dir().to_path_buf(),
+                reason: "it holds no token yet, and one cannot be created there".to_owned(),
+            }));
         }
         if self.meta.is_none() {
             let meta = self.fresh_meta()?;
@@ -277,11 +335,12 @@ impl Token {
             "loading token state from the store"
         );
         let dir = self.store.dir().display();
+        let advice = crate::error::damaged_store_advice(self.slot_id, self.store.dir());
         self.meta = match snap.meta {
             Some(bytes) => {
                 let meta: TokenMeta = serde_json::from_slice(bytes).map_err(|e| {
                     Error::DeviceError(format!(
-                        "token store {dir}: metadata is not readable (written by another tokenemu version?): {e}"
+                        "token store {dir}: metadata is not readable (written by another tokenemu version?): {e}{advice}"
                     ))
                 })?;
                 if meta.version != META_VERSION {
@@ -301,14 +360,14 @@ impl Token {
                     continue;
                 }
                 let obj = Object::from_record(*uid, bytes, self.master.as_ref()).map_err(|e| {
-                    Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}"))
+                    Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}{advice}"))
                 })?;
                 let handle = *handle;
                 self.objects.insert(handle, Arc::new(obj));
                 self.by_uid.insert(*uid, (handle, h));
             } else {
                 let obj = Object::from_record(*uid, bytes, self.master.as_ref()).map_err(|e| {
-                    Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}"))
+                    Error::DeviceError(format!("token store {dir}: object {uid:016x}: {e}{advice}"))
                 })?;
                 let handle = self.next_handle();
                 self.objects.insert(handle, Arc::new(obj));
@@ -333,10 +392,15 @@ impl Token {
     /// Commits `changes`; if another process committed in between, reloads.
     fn commit(&mut self, changes: Vec<Change>) -> Result<()> {
         let before = self.generation;
-        let after = self.store.commit(changes)?;
+        let after = self
+            .store
+            .commit(changes)
+            .map_err(|e| self.store_error(e))?;
         if after != before + 1 {
             let store = self.store.clone();
-            store.view(|v| self.apply(v))??;
+            store
+                .view(|v| self.apply(v))
+                .map_err(|e| self.store_error(e))??;
         } else {
             self.generation = after;
         }
@@ -360,10 +424,16 @@ impl Token {
         Ok(())
     }
 
-    /// Checks a PIN, counting failures in the store. A right PIN unlocks the
-    /// master key, so secret attributes can be opened.
+    /// Checks a PIN, counting failures in the store (in this process when
+    /// the token is write-protected). A right PIN unlocks the master key, so
+    /// secret attributes can be opened.
     pub fn verify_pin(&mut self, who: Who, pin: &[u8]) -> Result<()> {
         let mut meta = self.meta()?.clone();
+        let write_protected = self.write_protected();
+        if write_protected {
+            meta.user_tries_left = self.tries_left(&meta, Who::User);
+            meta.so_tries_left = self.tries_left(&meta, Who::So);
+        }
         let (wrapped, tries, max, role) = match who {
             Who::User => (
                 meta.user_key.clone(),
@@ -384,9 +454,15 @@ impl Token {
         }
         match wrapped.unwrap(pin, role)? {
             Some(mk) => {
-                if *tries != max {
+                if *tries != max && !write_protected {
                     *tries = max;
                     self.commit_meta(meta)?;
+                }
+                // On a write-protected token the stored count stays as it
+                // was: a right PIN forgives this process's failures only.
+                match who {
+                    Who::User => self.unsaved_failures.0 = 0,
+                    Who::So => self.unsaved_failures.1 = 0,
                 }
                 self.unlock(mk);
                 Ok(())
@@ -399,7 +475,19 @@ impl Token {
                 if locked {
                     tracing::warn!(slot = self.slot_id, ?who, "PIN locked");
                 }
-                self.commit_meta(meta)?;
+                if write_protected {
+                    tracing::warn!(
+                        slot = self.slot_id,
+                        ?who,
+                        "the token is write-protected: this failure counts in this process only"
+                    );
+                    match who {
+                        Who::User => self.unsaved_failures.0 += 1,
+                        Who::So => self.unsaved_failures.1 += 1,
+                    }
+                } else {
+                    self.commit_meta(meta)?;
+                }
                 Err(if locked {
                     Error::PinLocked
                 } else {
@@ -501,18 +589,21 @@ impl Token {
         let p = &self.profile.pin;
         let mut f =
             CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED | self.profile.extra_token_flags();
+        if self.write_protected() {
+            f |= CKF_WRITE_PROTECTED;
+        }
         if m.user_key.is_some() {
             f |= CKF_USER_PIN_INITIALIZED;
         }
         f |= pin_flags(
-            m.user_tries_left,
+            self.tries_left(m, Who::User),
             p.user_retries,
             CKF_USER_PIN_COUNT_LOW,
             CKF_USER_PIN_FINAL_TRY,
             CKF_USER_PIN_LOCKED,
         );
         f |= pin_flags(
-            m.so_tries_left,
+            self.tries_left(m, Who::So),
             p.so_retries,
             CKF_SO_PIN_COUNT_LOW,
             CKF_SO_PIN_FINAL_TRY,
