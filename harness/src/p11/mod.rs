@@ -6,6 +6,7 @@
 //! show which PKCS#11 functions a step made.
 
 pub mod client;
+pub mod preflight;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
