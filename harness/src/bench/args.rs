@@ -30,6 +30,12 @@ pub struct BenchArgs {
     /// profile's default PIN).
     #[arg(long, value_name = "VAR")]
     pub pin_env: Vec<String>,
+    /// Go ahead on a non-emulator token whose flags show
+    /// CKF_USER_PIN_COUNT_LOW or FINAL_TRY (some wrong PINs were entered
+    /// since its last good login; without this option no PIN is tried on
+    /// it). A locked PIN is never tried.
+    #[arg(long)]
+    pub allow_low_pin_tries: bool,
     /// Timed rounds per workload; A and B alternate within each round and
     /// the report shows medians.
     #[arg(long, default_value_t = 3, value_name = "N")]

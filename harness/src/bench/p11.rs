@@ -69,6 +69,12 @@ impl Module {
         self.client.path()
     }
 
+    /// The raw caller underneath (for the PIN pre-flight,
+    /// [`crate::p11::preflight`]).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// `C_Initialize` with `CKF_OS_LOCKING_OK` (the workloads call from
     /// several threads).
     pub fn initialize(&self) -> CallResult<()> {

@@ -9,7 +9,10 @@
 //! directory (under `TMPDIR`) with the profiles' default PINs and no memory
 //! or object limit. Any other module is used on
 //! the one token chosen by --slot / --token-label, with the PIN from
-//! --pin-env; it must already be initialised.
+//! --pin-env; it must already be initialised. Such a token goes through the
+//! PIN pre-flight ([`crate::p11::preflight`]) first, and the bench's first
+//! log-in (timed as the cold login) is the one try of its PIN: when the
+//! token refuses it, nothing else runs.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +26,8 @@ use zeroize::Zeroizing;
 use super::args::{BenchArgs, EMULATOR};
 use super::p11::{CallResult, Module};
 use crate::p11::client::Template;
+use crate::p11::preflight::{self, PinRole, SuppliedPin};
+use crate::p11::SlotChoice;
 
 /// A key the workloads sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,6 +182,23 @@ pub fn setup_all(args: &BenchArgs) -> Result<Vec<Target>> {
     if !args.slot.is_empty() && !args.token_label.is_empty() {
         bail!("give either --slot or --token-label, not both");
     }
+    if externals == 0 && args.allow_low_pin_tries {
+        bail!("--allow-low-pin-tries applies to a non-emulator --module (the emulator's tokens are temporary)");
+    }
+    // Set-up mistakes (a missing module, a PIN variable not set) are
+    // reported before any module is loaded.
+    let mut pins = Vec::new();
+    for (k, spec) in specs.iter().filter(|s| *s != EMULATOR).enumerate() {
+        if !PathBuf::from(spec).exists() {
+            bail!("PKCS#11 module {spec} does not exist");
+        }
+        let var = args.pin_env.get(k).ok_or_else(|| {
+            anyhow!(
+                "{spec}: --pin-env VAR is needed (the environment variable holding the user PIN)"
+            )
+        })?;
+        pins.push(preflight::pin_from_env(var, "--pin-env").with_context(|| spec.clone())?);
+    }
     let tag = format!(
         "tokenemu-bench-{}-{}",
         std::process::id(),
@@ -193,7 +215,7 @@ pub fn setup_all(args: &BenchArgs) -> Result<Vec<Target>> {
         } else {
             let k = ext_index;
             ext_index += 1;
-            external(label, spec, args, k, &tag)?
+            external(label, spec, args, k, pins[k].clone(), &tag)?
         };
         out.push(t);
     }
@@ -233,6 +255,7 @@ fn emulator(label: &'static str, tag: &str) -> Result<Target> {
         module,
         slots,
         pins,
+        None,
         tag,
         true,
         Some(dir),
@@ -244,48 +267,49 @@ fn external(
     spec: &str,
     args: &BenchArgs,
     k: usize,
+    pin: SuppliedPin,
     tag: &str,
 ) -> Result<Target> {
     let path = PathBuf::from(spec);
-    if !path.exists() {
-        bail!("PKCS#11 module {spec} does not exist");
-    }
     let name = path
         .file_stem()
         .map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
-    let var = args.pin_env.get(k).ok_or_else(|| {
-        anyhow!("{spec}: --pin-env VAR is needed (the environment variable holding the user PIN)")
-    })?;
-    let pin = std::env::var(var)
-        .map_err(|_| anyhow!("{spec}: environment variable {var} (--pin-env) is not set"))?;
     let module = Module::load(&path)?;
     module
         .initialize()
         .with_context(|| format!("{spec}: initialising"))?;
-    let present = module.slots_with_token()?;
-    let slot = if let Some(&s) = args.slot.get(k) {
-        if !present.contains(&s) {
-            bail!("{spec}: no token in slot {s} (slots with a token: {present:?})");
-        }
-        s
-    } else if let Some(l) = args.token_label.get(k) {
-        let mut found = None;
-        for s in &present {
-            if module.token_label(*s)? == *l {
-                found = Some(*s);
-                break;
-            }
-        }
-        found.ok_or_else(|| anyhow!("{spec}: no token labelled {l:?}"))?
-    } else {
-        *present
-            .first()
-            .ok_or_else(|| anyhow!("{spec}: no slot holds a token"))?
+    let choice = match (args.slot.get(k), args.token_label.get(k)) {
+        (Some(&s), _) => SlotChoice::Id(s),
+        (None, Some(l)) => SlotChoice::Label(l.clone()),
+        (None, None) => SlotChoice::First,
     };
+    // Slot and token flags; no log-in yet: the cold login below is the try.
+    let ready = preflight::check(
+        module.client(),
+        &preflight::Request {
+            choice,
+            user_pin: Some(pin.clone()),
+            so_pin: None,
+            allow_low_pin_tries: args.allow_low_pin_tries,
+            login: false,
+        },
+    )
+    .with_context(|| spec.to_string())?;
     // The cold login is measured from a finalized module.
     module.finalize()?;
-    let pins = HashMap::from([(slot, Zeroizing::new(pin.into_bytes()))]);
-    finish(label, name, module, vec![slot], pins, tag, false, None)
+    let slot = ready.slot;
+    let pins = HashMap::from([(slot, pin.value.clone())]);
+    finish(
+        label,
+        name,
+        module,
+        vec![slot],
+        pins,
+        Some(pin),
+        tag,
+        false,
+        None,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -295,6 +319,7 @@ fn finish(
     module: Module,
     slot_ids: Vec<CK_SLOT_ID>,
     pins: HashMap<CK_SLOT_ID, Zeroizing<Vec<u8>>>,
+    supplied: Option<SuppliedPin>,
     tag: &str,
     temporary: bool,
     dir: Option<tempfile::TempDir>,
@@ -304,7 +329,16 @@ fn finish(
     let t0 = Instant::now();
     module.initialize()?;
     let s = module.open_session(first)?;
-    module.login_user(s, &pins[&first])?;
+    if let Err(e) = module.login_user(s, &pins[&first]) {
+        return Err(match &supplied {
+            Some(pin) if preflight::is_pin_refusal(e.rv) => {
+                let label = module.token_label(first).unwrap_or_default();
+                preflight::refused(module.client(), first, &label, PinRole::User, pin, e.rv)
+                    .context(name)
+            }
+            _ => anyhow::Error::new(e).context(format!("{name}: logging in")),
+        });
+    }
     let cold = t0.elapsed();
     module.close_session(s)?;
     let description = module.library_description()?;
