@@ -295,3 +295,50 @@ impl Error {
         CK_RV::from(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use tokenemu_store::StoreError;
+
+    #[test]
+    fn a_damaged_store_says_how_to_recover_and_other_store_errors_do_not() {
+        let dir = Path::new("/data/tokens/slot-3");
+        let corrupt = Error::slot_store(
+            3,
+            dir,
+            StoreError::Corrupt {
+                path: dir.join("objects/2a.pack"),
+                reason: "checksum mismatch".to_owned(),
+            },
+        );
+        let text = corrupt.to_string();
+        assert!(
+            text.contains("move the directory /data/tokens/slot-3 away"),
+            "{text}"
+        );
+        assert!(text.contains("`tokenemu token init --slot 3`"), "{text}");
+        assert_eq!(corrupt.rv(), CKR_DEVICE_ERROR);
+
+        let read_only = Error::slot_store(
+            3,
+            dir,
+            StoreError::ReadOnly {
+                path: dir.to_path_buf(),
+                reason: "changing the token is not possible".to_owned(),
+            },
+        );
+        assert!(!read_only.to_string().contains("token init"));
+        assert_eq!(read_only.rv(), CKR_TOKEN_WRITE_PROTECTED);
+        let full = Error::slot_store(
+            3,
+            dir,
+            StoreError::Io {
+                path: dir.join("journal.tmp"),
+                error: std::io::Error::from(std::io::ErrorKind::StorageFull),
+            },
+        );
+        assert_eq!(full.rv(), CKR_DEVICE_MEMORY);
+    }
+}
