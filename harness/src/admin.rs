@@ -201,6 +201,82 @@ impl Admin {
         }
         Ok(made)
     }
+
+    /// Refuses to import a key the token already holds (the same public
+    /// value) or a key under a `CKA_ID` another key pair already uses
+    /// (applications pair keys and certificates by it): importing twice
+    /// makes twins no application can tell apart.
+    fn refuse_key_twice(&self, key: &keyfile::KeyPair, id: &[u8]) -> Result<()> {
+        let slot = self.slot.id;
+        let mut same_key = Vec::new();
+        let class_and_type = |class| {
+            vec![
+                Attribute::ulong(CKA_CLASS, class),
+                Attribute::ulong(CKA_KEY_TYPE, key.key_type),
+            ]
+        };
+        for (class, template) in [
+            (CKO_PUBLIC_KEY, &key.public),
+            (CKO_PRIVATE_KEY, &key.private),
+        ] {
+            // The public value each object carries readably (an EC private
+            // key has no CKA_EC_POINT; its public key object is searched).
+            for ty in [CKA_MODULUS, CKA_EC_POINT] {
+                if let Some(v) = find(template, ty) {
+                    let mut t = class_and_type(class);
+                    t.push(Attribute::bytes(ty, v.value.clone()));
+                    same_key.extend(self.find(t)?);
+                }
+            }
+        }
+        if let Some(h) = same_key.first() {
+            let held_id = self.attr(*h, CKA_ID).unwrap_or_default();
+            bail!(
+                "slot {slot}: the token already holds this key (handle {h}: {}, CKA_ID {}); it is not imported twice. \
+                 To replace it, delete it first: tokenemu token delete --slot {slot} --id {}",
+                self.describe(*h),
+                hex::encode(&held_id),
+                hex::encode(&held_id)
+            );
+        }
+        let mut same_id = Vec::new();
+        for class in [CKO_PRIVATE_KEY, CKO_PUBLIC_KEY] {
+            same_id.extend(self.find(vec![
+                Attribute::ulong(CKA_CLASS, class),
+                Attribute::bytes(CKA_ID, id),
+            ])?);
+        }
+        if let Some(h) = same_id.first() {
+            bail!(
+                "slot {slot}: CKA_ID {} is already used by another key (handle {h}: {}); \
+                 pass another --id, or delete that key first: tokenemu token delete --slot {slot} --id {}",
+                hex::encode(id),
+                self.describe(*h),
+                hex::encode(id)
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses to import a certificate the token already holds (the same
+    /// DER bytes).
+    fn refuse_certificate_twice(&self, cert: &keyfile::Cert) -> Result<()> {
+        let slot = self.slot.id;
+        let held = self.find(vec![
+            Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+            Attribute::bytes(CKA_VALUE, cert.der.clone()),
+        ])?;
+        if let Some(h) = held.first() {
+            let held_id = self.attr(*h, CKA_ID).unwrap_or_default();
+            bail!(
+                "slot {slot}: the token already holds this certificate (handle {h}: {}, CKA_ID {}); \
+                 it is not imported twice, and nothing was imported",
+                self.describe(*h),
+                hex::encode(held_id)
+            );
+        }
+        Ok(())
+    }
 }
 
 fn parse_hex_id(s: &str) -> Result<Vec<u8>> {
@@ -215,11 +291,43 @@ fn parse_hex_id(s: &str) -> Result<Vec<u8>> {
     hex::decode(clean).map_err(|e| anyhow!("--id \"{s}\" is not hex: {e}"))
 }
 
+/// Checks a new token label (`CK_TOKEN_INFO.label`: 32 bytes of UTF-8,
+/// padded with blanks).
 fn check_label(label: &str) -> Result<()> {
+    let shown = label.escape_default();
     if label.len() > 32 {
         bail!(
-            "label \"{label}\" is {} bytes long; a token label holds at most 32",
+            "label \"{shown}\" is {} bytes long; a token label holds at most 32",
             label.len()
+        );
+    }
+    if label.chars().any(char::is_control) {
+        bail!("label \"{shown}\" holds a control character; a token label is printable text");
+    }
+    if label.ends_with(' ') {
+        bail!(
+            "label \"{shown}\" ends with a blank; blanks are the label's padding and would be lost"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a PIN that `token init` will set or try against the slot
+/// profile's PIN policy (its length range; the profiles set no character
+/// rules), before anything on the token changes: C_InitToken erases the
+/// token first, and a user PIN that C_InitPIN then refuses would leave it
+/// without one. An SO PIN outside the range cannot be the token's, and
+/// trying it would cost one of the SO's tries.
+fn check_pin_policy(sc: &SlotConfig, what: &str, pin: &[u8]) -> Result<()> {
+    let policy = &sc.profile.pin;
+    let len = pin.len() as CK_ULONG;
+    if len < policy.min_len || len > policy.max_len {
+        bail!(
+            "slot {}: the {what} is {len} bytes long, but profile {} takes PINs of {} to {} bytes; nothing was changed",
+            sc.id,
+            sc.profile.name,
+            policy.min_len,
+            policy.max_len
         );
     }
     Ok(())
@@ -340,7 +448,7 @@ fn slot_row(cfg: &Config, sc: &SlotConfig) -> SlotRow {
     let module = match slot_config(cfg, sc.id).and_then(|sc| module_for(cfg, &sc)) {
         Ok(m) => m,
         Err(e) => {
-            row.error = Some(format!("{e:#}"));
+            row.error = Some(crate::one_line(&e));
             return row;
         }
     };
@@ -371,17 +479,21 @@ fn slot_row(cfg: &Config, sc: &SlotConfig) -> SlotRow {
 fn list(cfg: &Config, json: bool) -> Result<()> {
     let rows: Vec<SlotRow> = cfg.slots.iter().map(|sc| slot_row(cfg, sc)).collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+        return slots_with_errors(&rows);
     }
-    println!("configuration: {}", cfg.source);
-    println!(
+    outln!("configuration: {}", cfg.source);
+    outln!(
         "{:<5} {:<13} {:<8} {:<8} {:<17} LABEL",
-        "SLOT", "PROFILE", "PRESENT", "OBJECTS", "SERIAL"
+        "SLOT",
+        "PROFILE",
+        "PRESENT",
+        "OBJECTS",
+        "SERIAL"
     );
     for r in &rows {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        println!(
+        outln!(
             "{:<5} {:<13} {:<8} {:<8} {:<17} {}",
             r.slot,
             r.profile,
@@ -394,13 +506,32 @@ fn list(cfg: &Config, json: bool) -> Result<()> {
             opt(&r.serial),
             opt(&r.label),
         );
-        println!("      store: {}", r.store);
+        outln!("      store: {}", r.store);
         if !r.flags.is_empty() {
-            println!("      flags: {}", r.flags.join(" "));
+            outln!("      flags: {}", r.flags.join(" "));
         }
         if let Some(e) = &r.error {
-            println!("      error: {e}");
+            outln!("      error: {e}");
         }
+    }
+    slots_with_errors(&rows)
+}
+
+/// `token list` fails (after printing every slot) when a slot shows an
+/// error, so scripts and CI notice a token they cannot use.
+fn slots_with_errors(rows: &[SlotRow]) -> Result<()> {
+    let bad: Vec<String> = rows
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.slot.to_string())
+        .collect();
+    if !bad.is_empty() {
+        bail!(
+            "{} of {} slot(s) show an error (slot {}); see the listing above",
+            bad.len(),
+            rows.len(),
+            bad.join(", ")
+        );
     }
     Ok(())
 }
@@ -420,6 +551,8 @@ fn init(
     let user_pin = pin_from(user_pin_env, "--user-pin-env", &pins.default_user_pin)?;
     let label = label.map_or_else(|| sc.profile.token.label.clone(), str::to_owned);
     check_label(&label)?;
+    check_pin_policy(&sc, "SO PIN", &so_pin)?;
+    check_pin_policy(&sc, "new user PIN", &user_pin)?;
     let module = module_for(cfg, &sc)?;
     module
         .init_token(slot, &so_pin, &tokenemu_core::util::padded(&label))
@@ -449,7 +582,7 @@ fn init(
         .module
         .logout(admin.session)
         .with_context(|| admin.ctx("C_Logout"))?;
-    println!("slot {slot}: token initialised, label \"{label}\", user PIN set");
+    outln!("slot {slot}: token initialised, label \"{label}\", user PIN set");
     Ok(())
 }
 
@@ -468,7 +601,7 @@ fn set_pin(cfg: &Config, slot: CK_SLOT_ID, so: bool, old_env: &str, new_env: &st
     if so {
         let _ = a.module.logout(a.session);
     }
-    println!("slot {slot}: {who} PIN changed");
+    outln!("slot {slot}: {who} PIN changed");
     Ok(())
 }
 
@@ -482,6 +615,60 @@ fn with_id_label(mut t: Template, id: &[u8], label: &str, private: bool) -> Temp
     t
 }
 
+/// The mechanisms whose `CK_MECHANISM_INFO` key sizes an imported key of
+/// `key_type` must fit, in order of preference: the signing mechanism (what
+/// the token will use the key for; a token may take bigger keys than it
+/// generates), else the key-pair generation. Both count RSA and EC sizes in
+/// bits (GOST R 34.10 too, were GOST keys importable).
+fn key_size_mechanisms(key_type: CK_KEY_TYPE) -> &'static [CK_MECHANISM_TYPE] {
+    match key_type {
+        CKK_RSA => &[CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN],
+        CKK_EC => &[CKM_ECDSA, CKM_EC_KEY_PAIR_GEN],
+        _ => &[],
+    }
+}
+
+/// Refuses, before any log-in, a key the slot's profile could not use:
+/// one whose size is outside its mechanism's `ulMinKeySize..ulMaxKeySize`,
+/// or of a type the profile has no mechanism for.
+fn check_key_size(sc: &SlotConfig, key: &keyfile::KeyPair, file: &Path) -> Result<()> {
+    let table = sc.profile.mechanism_table();
+    let wanted = key_size_mechanisms(key.key_type);
+    let found = wanted
+        .iter()
+        .find_map(|m| table.iter().find(|(t, _)| t == m));
+    let Some((mech, info)) = found else {
+        bail!(
+            "slot {}: profile {} has no mechanism for {} keys ({}), so the token could not use {}; nothing was imported",
+            sc.id,
+            sc.profile.name,
+            key.description,
+            wanted
+                .iter()
+                .map(|m| names::mechanism_name(*m))
+                .collect::<Vec<_>>()
+                .join(", "),
+            file.display()
+        );
+    };
+    // ulMaxKeySize 0 means no upper limit (as the module itself reads it).
+    let too_big = info.ulMaxKeySize != 0 && key.bits > info.ulMaxKeySize;
+    if key.bits < info.ulMinKeySize || too_big {
+        bail!(
+            "slot {}: {} holds a {} key ({} bits), but profile {} takes {} keys of {} to {} bits; nothing was imported",
+            sc.id,
+            file.display(),
+            key.description,
+            key.bits,
+            sc.profile.name,
+            names::mechanism_name(*mech),
+            info.ulMinKeySize,
+            info.ulMaxKeySize
+        );
+    }
+    Ok(())
+}
+
 fn import_key(
     cfg: &Config,
     slot: CK_SLOT_ID,
@@ -491,8 +678,9 @@ fn import_key(
     cert_file: Option<&Path>,
     pin_env: Option<&str>,
 ) -> Result<()> {
-    slot_config(cfg, slot)?;
+    let sc = slot_config(cfg, slot)?;
     let key = keyfile::read_private_key(file)?;
+    check_key_size(&sc, &key, file)?;
     let cert = cert_file.map(keyfile::read_certificate).transpose()?;
     if let (Some(c), Some(path)) = (&cert, cert_file) {
         if c.public_key_bits != key.public_key_bits {
@@ -508,6 +696,11 @@ fn import_key(
         None => keyfile::default_id(&key.public_key_bits),
     };
     let label = label.map_or_else(|| file_stem(file), str::to_owned);
+    let a = Admin::user(cfg, slot, pin_env)?;
+    a.refuse_key_twice(&key, &id)?;
+    if let Some(c) = &cert {
+        a.refuse_certificate_twice(c)?;
+    }
     let mut private = with_id_label(key.private, &id, &label, true);
     private.push(Attribute::bool(CKA_SENSITIVE, true));
     private.push(Attribute::bool(CKA_EXTRACTABLE, false));
@@ -526,10 +719,9 @@ fn import_key(
             with_id_label(c.template(), &id, &label, false),
         ));
     }
-    let a = Admin::user(cfg, slot, pin_env)?;
     let with_cert = cert.is_some();
     a.create_all(templates)?;
-    println!(
+    outln!(
         "slot {slot}: imported {} key \"{label}\" with CKA_ID {}: a private and a public key object{}",
         key.description,
         hex::encode(&id),
@@ -558,8 +750,9 @@ fn import_cert(
         .unwrap_or_else(|| file_stem(file));
     let t = with_id_label(cert.template(), &id, &label, false);
     let a = Admin::user(cfg, slot, pin_env)?;
+    a.refuse_certificate_twice(&cert)?;
     a.create_all(vec![("the certificate".to_owned(), t)])?;
-    println!(
+    outln!(
         "slot {slot}: imported certificate \"{label}\" ({}) with CKA_ID {}",
         cert.subject_text,
         hex::encode(&id),
@@ -588,9 +781,9 @@ fn import_fixture(
     let a = Admin::user(cfg, slot, pin_env)?;
     let n = templates.len();
     let handles = a.create_all(templates)?;
-    println!("slot {slot}: created {n} object(s) from {}", file.display());
+    outln!("slot {slot}: created {n} object(s) from {}", file.display());
     for h in handles {
-        println!("  {}", a.describe(h));
+        outln!("  {}", a.describe(h));
     }
     Ok(())
 }
@@ -631,9 +824,9 @@ fn delete(
         a.module
             .destroy_object(a.session, *h)
             .with_context(|| a.ctx(&format!("C_DestroyObject of handle {h} ({desc})")))?;
-        println!("slot {slot}: deleted handle {h}: {desc}");
+        outln!("slot {slot}: deleted handle {h}: {desc}");
     }
-    println!("slot {slot}: {} object(s) deleted", handles.len());
+    outln!("slot {slot}: {} object(s) deleted", handles.len());
     Ok(())
 }
 
@@ -672,10 +865,10 @@ fn dump(
 ) -> Result<()> {
     let a = Admin::user(cfg, slot, pin_env)?;
     let handles = a.find(Vec::new())?;
-    println!("slot {slot}: {} object(s)", handles.len());
+    outln!("slot {slot}: {} object(s)", handles.len());
     for h in handles {
-        println!();
-        println!("handle {h}: {}", a.describe(h));
+        outln!();
+        outln!("handle {h}: {}", a.describe(h));
         let class = a.ulong_attr(h, CKA_CLASS);
         let key_type = a.ulong_attr(h, CKA_KEY_TYPE);
         let types = candidate_types(class, key_type);
@@ -693,7 +886,7 @@ fn dump(
             let name = names::attribute_name(*ty);
             match ans {
                 AttrLookup::Value(v) => {
-                    println!("  {name:<width$}  {}", show::value_text(*ty, &v, style));
+                    outln!("  {name:<width$}  {}", show::value_text(*ty, &v, style));
                 }
                 AttrLookup::Sensitive => hidden.push(name),
                 AttrLookup::Invalid => {}
@@ -701,10 +894,10 @@ fn dump(
         }
         if show_sensitive_names {
             for name in &hidden {
-                println!("  {name:<width$}  <sensitive>");
+                outln!("  {name:<width$}  <sensitive>");
             }
         } else if !hidden.is_empty() {
-            println!(
+            outln!(
                 "  ({} sensitive attribute(s) not shown; --show-sensitive-names lists them)",
                 hidden.len()
             );
@@ -727,9 +920,9 @@ fn set_present(cfg: &Config, slot: CK_SLOT_ID, present: bool) -> Result<()> {
         .with_context(|| format!("slot {slot}: setting the presence flag"))?;
     let verb = if present { "plugged in" } else { "unplugged" };
     if was == present {
-        println!("slot {slot}: token was already {verb}");
+        outln!("slot {slot}: token was already {verb}");
     } else {
-        println!("slot {slot}: token {verb}");
+        outln!("slot {slot}: token {verb}");
     }
     Ok(())
 }
@@ -748,7 +941,8 @@ pub struct FaultArgs {
     /// configuration's [[slot.fault]] rules stay.
     #[arg(long, conflicts_with_all = ["function", "seed"])]
     pub clear: bool,
-    /// The C function the new rule fails (C_Sign), or * for every function.
+    /// The C function the new rule fails, by its spec name (C_Sign), or *
+    /// for every function; another name is refused with the closest ones.
     #[arg(long, value_name = "NAME", required_unless_present_any = ["list", "clear", "seed"])]
     pub function: Option<String>,
     /// What the call returns, by name (default CKR_DEVICE_ERROR).
@@ -791,7 +985,7 @@ pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
         // The configuration's own rules come first, as the module tries them.
         let from_config = sc.faults.len().saturating_sub(file.fault.len());
         if sc.faults.is_empty() {
-            println!("slot {slot}: no fault rules");
+            outln!("slot {slot}: no fault rules");
         }
         for (i, r) in sc.faults.iter().enumerate() {
             let origin = if i < from_config {
@@ -799,9 +993,9 @@ pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
             } else {
                 path.display().to_string()
             };
-            println!("slot {slot}: {}  ({origin})", describe_rule(r));
+            outln!("slot {slot}: {}  ({origin})", describe_rule(r));
         }
-        println!("slot {slot}: seed {}", sc.fault_seed);
+        outln!("slot {slot}: seed {}", sc.fault_seed);
         return Ok(());
     }
     if args.clear {
@@ -809,13 +1003,13 @@ pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
         FaultFile::default()
             .save(&sc.store)
             .map_err(|e| anyhow!("slot {slot}: {e}"))?;
-        println!(
+        outln!(
             "slot {slot}: {n} fault rule(s) removed ({})",
             path.display()
         );
         let left = sc.faults.len().saturating_sub(n);
         if left > 0 {
-            println!("slot {slot}: {left} rule(s) from {} stay", cfg.source);
+            outln!("slot {slot}: {left} rule(s) from {} stay", cfg.source);
         }
         return Ok(());
     }
@@ -823,6 +1017,7 @@ pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
         file.seed = Some(seed);
     }
     if let Some(function) = &args.function {
+        check_function_name(function).map_err(|e| anyhow!("slot {slot}: {e}"))?;
         let rule = FaultRule {
             function: function.clone(),
             rv: args.rv.clone(),
@@ -836,20 +1031,63 @@ pub fn fault(cfg: &Config, args: &FaultArgs) -> Result<()> {
             probability: args.probability,
         };
         rule.validate().map_err(|e| anyhow!("slot {slot}: {e}"))?;
-        println!("slot {slot}: added {}", describe_rule(&rule));
+        outln!("slot {slot}: added {}", describe_rule(&rule));
         file.fault.push(rule);
     }
     file.save(&sc.store)
         .map_err(|e| anyhow!("slot {slot}: {e}"))?;
     if let Some(seed) = file.seed {
-        println!("slot {slot}: seed {seed}");
+        outln!("slot {slot}: seed {seed}");
     }
-    println!(
+    outln!(
         "slot {slot}: {} rule(s) in {}; programs that initialise the module from now on get them",
         file.fault.len(),
         path.display()
     );
     Ok(())
+}
+
+/// Accepts `*` and the spec's PKCS#11 function names; anything else (a
+/// typo, a lower-case name) would make a rule that never fires, so it is
+/// refused with the names closest to it.
+fn check_function_name(function: &str) -> std::result::Result<(), String> {
+    if function == "*" || names::FUNCTION_NAMES.contains(&function) {
+        return Ok(());
+    }
+    let close = close_function_names(function);
+    let hint = if close.is_empty() {
+        "give a function by its spec name (C_Sign, C_Login, C_FindObjects, …) or * for every function"
+            .to_owned()
+    } else {
+        format!("did you mean {}?", close.join(", "))
+    };
+    Err(format!(
+        "--function {function} is not a PKCS#11 function name; {hint}"
+    ))
+}
+
+/// Up to five spec function names close to `typed` (case ignored): the
+/// names it is a case-insensitive part of, then those a few edits away.
+fn close_function_names(typed: &str) -> Vec<&'static str> {
+    let lower = typed.to_ascii_lowercase();
+    let bare = lower.strip_prefix("c_").unwrap_or(&lower);
+    let mut scored: Vec<(f64, &'static str)> = names::FUNCTION_NAMES
+        .iter()
+        .filter_map(|name| {
+            let candidate = name.to_ascii_lowercase();
+            let score = if candidate == lower || candidate[2..] == *bare {
+                2.0
+            } else if !bare.is_empty() && candidate.contains(bare) {
+                // Shorter names that hold it first: "sign" → C_Sign before C_SignMessageBegin.
+                1.0 + 1.0 / candidate.len() as f64
+            } else {
+                strsim::jaro_winkler(&candidate, &lower)
+            };
+            (score >= 0.9).then_some((score, *name))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(5).map(|(_, n)| n).collect()
 }
 
 /// A rule in words: `C_Sign → CKR_DEVICE_ERROR on call 3`.

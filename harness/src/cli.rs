@@ -18,7 +18,10 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Log output (to stderr) is controlled by TOKENEMU_LOG, e.g.
 /// TOKENEMU_LOG=debug. Errors are reported on one line; the exit code is 1
-/// for errors, 2 for command line mistakes.
+/// for errors, 2 for command line mistakes, 130 for a `run` stopped by
+/// Ctrl-C, and 141 (as for a program killed by SIGPIPE) when standard
+/// output is closed early (`tokenemu list | head -1`), which ends a command
+/// quietly.
 #[derive(Debug, Parser)]
 #[command(name = "tokenemu", version, propagate_version = true)]
 pub struct Cli {
@@ -53,6 +56,10 @@ pub enum Command {
     /// steps (key deletion, PIN lock-out, re-initialisation) only run on
     /// another module with --allow-destructive. Exit status 1 if any step
     /// failed.
+    ///
+    /// Ctrl-C lets the step in progress finish, skips the rest, removes the
+    /// temporary tokens and writes both reports marked "interrupted" (exit
+    /// status 130); a second Ctrl-C stops at once.
     Run(RunArgs),
     /// Print a TOKENEMU_TRACE call trace (JSON lines) readably: one line per
     /// call with time offset, process/thread, slot/session, function,
@@ -120,7 +127,10 @@ pub struct RunArgs {
     /// Run destructive steps on a module other than the emulator.
     #[arg(long)]
     pub allow_destructive: bool,
-    /// Output directory for artifacts and reports.
+    /// Output directory for artifacts and reports. The files a run writes
+    /// are listed in <DIR>/.tokenemu-run-files.json; the next run in the
+    /// same directory removes those its own report no longer names (and
+    /// nothing it did not write).
     #[arg(long, value_name = "DIR", default_value = "target/scenario-out")]
     pub out: PathBuf,
     /// JSON report file (default: <out>/report.json).
@@ -164,13 +174,16 @@ pub struct UserPinArg {
 pub enum TokenCommand {
     /// Show every configured slot: profile, store directory, whether the
     /// token is plugged in, its label, serial number, flags and object count.
+    /// Exit status 1 when a slot shows an error (every slot is still listed).
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Initialise a token (C_InitToken: every object is deleted), then set
-    /// the user PIN (C_InitPIN as SO).
+    /// the user PIN (C_InitPIN as SO). The label and both PINs are checked
+    /// against the profile (PIN length range) first: a command that fails
+    /// them changes nothing.
     Init {
         #[command(flatten)]
         slot: SlotArg,
@@ -202,7 +215,12 @@ pub enum TokenCommand {
     },
     /// Import a private key (PKCS#8, or PKCS#1 RSA / SEC1 EC; PEM or DER,
     /// unencrypted) as a private key object plus the matching public key
-    /// object. RSA and EC P-256/P-384 keys are supported.
+    /// object. RSA and EC P-256/P-384 keys are supported, in the sizes the
+    /// slot's profile takes (CK_MECHANISM_INFO of its signing mechanism).
+    /// Importing twice is refused, not repeated: a key the token already
+    /// holds, a key under a CKA_ID another key has, or (with --cert) a
+    /// certificate already there stops the command before anything is
+    /// created.
     ImportKey {
         #[command(flatten)]
         slot: SlotArg,
@@ -224,7 +242,8 @@ pub enum TokenCommand {
         #[command(flatten)]
         pin: UserPinArg,
     },
-    /// Import an X.509 certificate (PEM or DER) as a certificate object.
+    /// Import an X.509 certificate (PEM or DER) as a certificate object. A
+    /// certificate the token already holds is refused, not imported twice.
     ImportCert {
         #[command(flatten)]
         slot: SlotArg,

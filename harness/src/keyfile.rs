@@ -66,6 +66,11 @@ fn read_pem_or_der(path: &Path, want: &dyn Fn(&str) -> bool, what: &str) -> Resu
 pub struct KeyPair {
     /// "RSA 2048-bit", "EC P-256".
     pub description: String,
+    /// `CKK_RSA` or `CKK_EC`.
+    pub key_type: CK_KEY_TYPE,
+    /// The key size as `CK_MECHANISM_INFO` counts it for this key type: the
+    /// modulus bits for RSA, the curve's bits for EC.
+    pub bits: CK_ULONG,
     /// The private key object's key attributes (class, key type, values).
     pub private: Template,
     /// The public key object's key attributes.
@@ -161,6 +166,8 @@ fn rsa_from_pkcs1(der: &[u8]) -> Result<KeyPair> {
     public.push(Attribute::bool(CKA_VERIFY, true));
     Ok(KeyPair {
         description: format!("RSA {bits}-bit"),
+        key_type: CKK_RSA,
+        bits: bits as CK_ULONG,
         private,
         public,
         public_key_bits,
@@ -210,6 +217,8 @@ fn ec_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> Result<Key
     ];
     Ok(KeyPair {
         description: format!("EC {}", curve_name(curve)),
+        key_type: CKK_EC,
+        bits: curve.bits() as CK_ULONG,
         private,
         public,
         public_key_bits: point,
@@ -311,6 +320,7 @@ mod tests {
         let a = read_private_key(&fx("keys/test-rsa-2048.pem")).unwrap();
         let b = read_private_key(&fx("keys/test-rsa-2048.der")).unwrap();
         assert_eq!(a.description, "RSA 2048-bit");
+        assert_eq!((a.key_type, a.bits), (CKK_RSA, 2048));
         assert_eq!(a.private, b.private);
         assert_eq!(find(&a.private, CKA_MODULUS).unwrap().value.len(), 256);
         let cert = read_certificate(&fx("pki/test-rsa-2048-selfsigned.pem")).unwrap();
@@ -325,6 +335,7 @@ mod tests {
     fn ec_key_matches_its_certificate() {
         let k = read_private_key(&fx("keys/test-ec-p256.pem")).unwrap();
         assert_eq!(k.description, "EC P-256");
+        assert_eq!((k.key_type, k.bits), (CKK_EC, 256));
         assert_eq!(k.public_key_bits.len(), 65);
         let cert = read_certificate(&fx("pki/test-ec-p256-selfsigned.pem")).unwrap();
         assert_eq!(cert.public_key_bits, k.public_key_bits);

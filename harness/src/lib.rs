@@ -12,11 +12,16 @@
 // handle as a cryptoki `ObjectHandle`).
 #![deny(unsafe_code)]
 
+// First, so its `outln!` / `out!` / `errln!` are in scope in every module.
+#[macro_use]
+pub mod out;
+
 pub mod admin;
 pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod conformance;
+pub mod interrupt;
 pub mod keyfile;
 pub mod list;
 pub mod p11;
@@ -60,12 +65,86 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// An error chain as one line (`a: b: c`), newlines folded.
+/// An error chain as one line (`a: b: c`), newlines folded. A cause whose
+/// text an outer message already holds is left out: many error types put
+/// their source into their own message and also return it as `source()`,
+/// which would print "…(os error 30): …(os error 30)".
 pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+/// The exit status when standard output's reader went away; see [`out`].
+pub use out::BROKEN_PIPE_EXIT;
+
+/// The exit status after an interrupted `tokenemu run`: 128 + SIGINT, as a
+/// shell reports for a program stopped by Ctrl-C.
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+/// Reports a command's error on one line of stderr and returns the exit
+/// status: 1, [`INTERRUPTED_EXIT`] after Ctrl-C, or quietly
+/// [`BROKEN_PIPE_EXIT`] when the error is only that stdout's reader left
+/// (a command writing through its own `Write`, like `tokenemu trace`).
+pub fn report_error(e: &anyhow::Error) -> i32 {
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return BROKEN_PIPE_EXIT;
+    }
+    errln!("tokenemu: error: {}", one_line(e));
+    if e.downcast_ref::<run_cmd::Interrupted>().is_some() {
+        INTERRUPTED_EXIT
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Repeats(std::io::Error);
+
+    impl std::fmt::Display for Repeats {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "writing /ro/store/meta: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn one_line_leaves_out_a_cause_its_outer_message_already_holds() {
+        let io = std::io::Error::from_raw_os_error(30);
+        let e = anyhow::Error::new(Repeats(io)).context("slot 0: opening the token store");
+        let line = one_line(&e);
+        assert_eq!(line.matches("os error 30").count(), 1, "{line}");
+        assert!(line.starts_with("slot 0: opening the token store: writing /ro/store/meta: "));
+    }
+
+    #[test]
+    fn one_line_keeps_distinct_causes_and_folds_newlines() {
+        let e = anyhow::anyhow!("line one\n  line two").context("outer");
+        assert_eq!(one_line(&e), "outer: line one line two");
+    }
 }

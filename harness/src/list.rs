@@ -294,20 +294,20 @@ pub fn run(args: &ListArgs) -> Result<()> {
     let module = module_path(args.module.as_deref())?;
     let r = collect(&module)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!("module       {}", r.module);
-    println!(
+    outln!("module       {}", r.module);
+    outln!(
         "library      {} {} ({}), Cryptoki {}",
         r.library.description,
         r.library.version,
         r.library.manufacturer,
         r.library.cryptoki_version
     );
-    println!("slots        {}", r.slots.len());
+    outln!("slots        {}", r.slots.len());
     for s in &r.slots {
-        println!();
+        outln!();
         let mut kind = Vec::new();
         if s.removable {
             kind.push("removable");
@@ -315,35 +315,39 @@ pub fn run(args: &ListArgs) -> Result<()> {
         if s.hardware {
             kind.push("hardware");
         }
-        println!(
+        outln!(
             "slot {}: {} ({}) [{}]",
             s.id,
             s.description,
             s.manufacturer,
             kind.join(", ")
         );
-        println!("  token present  {}", if s.present { "yes" } else { "no" });
+        outln!("  token present  {}", if s.present { "yes" } else { "no" });
         if let Some(e) = &s.error {
-            println!("  error          {e}");
+            outln!("  error          {e}");
         }
         let Some(t) = &s.token else { continue };
-        println!("  label          {}", t.label);
-        println!("  manufacturer   {}", t.manufacturer);
-        println!("  model          {}", t.model);
-        println!("  serial         {}", t.serial);
-        println!(
+        outln!("  label          {}", t.label);
+        outln!("  manufacturer   {}", t.manufacturer);
+        outln!("  model          {}", t.model);
+        outln!("  serial         {}", t.serial);
+        outln!(
             "  hw/fw version  {} / {}",
-            t.hardware_version, t.firmware_version
+            t.hardware_version,
+            t.firmware_version
         );
-        println!("  flags          {}", t.flags.join(" "));
-        println!("  PIN length     {}..{}", t.min_pin_len, t.max_pin_len);
-        println!(
+        outln!("  flags          {}", t.flags.join(" "));
+        outln!("  PIN length     {}..{}", t.min_pin_len, t.max_pin_len);
+        outln!(
             "  sessions       {} open (max {}), {} read-write (max {})",
-            t.sessions, t.max_sessions, t.rw_sessions, t.max_rw_sessions
+            t.sessions,
+            t.max_sessions,
+            t.rw_sessions,
+            t.max_rw_sessions
         );
-        println!("  public memory  {} bytes", t.public_memory);
-        println!("  private memory {} bytes", t.private_memory);
-        println!("  mechanisms     {}", t.mechanisms.len());
+        outln!("  public memory  {} bytes", t.public_memory);
+        outln!("  private memory {} bytes", t.private_memory);
+        outln!("  mechanisms     {}", t.mechanisms.len());
         let width = t.mechanisms.iter().map(|m| m.name.len()).max().unwrap_or(0);
         for m in &t.mechanisms {
             let keys = if m.min_key == 0 && m.max_key == 0 {
@@ -351,7 +355,7 @@ pub fn run(args: &ListArgs) -> Result<()> {
             } else {
                 format!("keys {}..{}", m.min_key, m.max_key)
             };
-            println!("    {:<width$}  {keys:<16} {}", m.name, m.flags.join(" "));
+            outln!("    {:<width$}  {keys:<16} {}", m.name, m.flags.join(" "));
         }
     }
     Ok(())

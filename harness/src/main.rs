@@ -6,7 +6,6 @@ fn main() {
     let cli = tokenemu_harness::cli::Cli::parse();
     tokenemu_harness::init_logging();
     if let Err(e) = tokenemu_harness::run(cli) {
-        eprintln!("tokenemu: error: {}", tokenemu_harness::one_line(&e));
-        std::process::exit(1);
+        std::process::exit(tokenemu_harness::report_error(&e));
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::cli::RunArgs;
 use crate::p11::SlotChoice;
 use crate::report::live::{Live, Observer};
-use crate::report::{files, RunReport};
+use crate::report::{files, manifest, RunReport};
 use crate::scenario::expect::Expectations;
 use crate::scenario::runner::{run_scenario, RunConfig};
 use crate::scenario::{load_dir, load_file, Scenario};
@@ -64,21 +64,52 @@ pub fn run_all(
             || "tokenemu emulator".to_string(),
             |m| m.display().to_string(),
         ),
+        interrupted: false,
         scenarios: Vec::new(),
     };
     for sc in scenarios {
+        // Ctrl-C: the scenario in progress skipped its steps left; no other
+        // scenario starts (see `interrupt`).
+        if crate::interrupt::requested() {
+            break;
+        }
         if cfg.module.is_some() {
             report.scenarios.push(run_scenario(sc, None, cfg, obs));
             continue;
         }
         for p in &sc.header.profiles {
+            if crate::interrupt::requested() {
+                break;
+            }
             if profiles.is_empty() || profiles.contains(p) {
                 report.scenarios.push(run_scenario(sc, Some(p), cfg, obs));
             }
         }
     }
+    report.interrupted = crate::interrupt::requested();
     report
 }
+
+/// The error of a run stopped by Ctrl-C (exit status
+/// [`crate::INTERRUPTED_EXIT`]); the reports were written, marked interrupted.
+#[derive(Debug)]
+pub struct Interrupted {
+    /// Scenario runs completed before the interruption (the one it stopped
+    /// included).
+    pub scenarios: usize,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted (Ctrl-C) after {} scenario run(s); the temporary tokens were removed and the reports are marked interrupted",
+            self.scenarios
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// `tokenemu run`.
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -108,12 +139,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     // The emulator's own log (e.g. its warning when a PIN locks, which the
     // scenarios do on purpose) goes to a file, not into the live view.
+    let mut named = Vec::new();
     if args.module.is_none() && std::env::var_os("TOKENEMU_LOG_FILE").is_none() {
-        std::env::set_var("TOKENEMU_LOG_FILE", args.out.join("emulator.log"));
+        std::env::set_var("TOKENEMU_LOG_FILE", args.out.join(EMULATOR_LOG));
+        named.push(EMULATOR_LOG.to_owned());
     }
+    crate::interrupt::install()?;
     let mut live = Live::default();
     let report = run_all(&scenarios, &args.profile, &cfg, &mut live);
-    if report.scenarios.is_empty() {
+    if report.scenarios.is_empty() && !report.interrupted {
         bail!("no scenario targets the profiles {:?}", args.profile);
     }
     let json = args
@@ -126,19 +160,48 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .unwrap_or_else(|| args.out.join("junit.xml"));
     files::write_json(&report, &json).with_context(|| json.display().to_string())?;
     files::write_junit(&report, &junit).with_context(|| junit.display().to_string())?;
+    // What an earlier run in the same --out left and this report does not
+    // name goes (only files a run recorded in the manifest; see `manifest`).
+    named.extend(
+        [&json, &junit]
+            .into_iter()
+            .filter_map(|p| manifest::relative_to(&args.out, p)),
+    );
+    for sc in &report.scenarios {
+        let dir = sc.dir_name();
+        named.extend(sc.files().into_iter().map(|f| format!("{dir}/{f}")));
+    }
+    let cleaned = manifest::update(&args.out, &named)?;
+    if !cleaned.removed.is_empty() {
+        tracing::info!(
+            "removed {} file(s) of an earlier run from {}",
+            cleaned.removed.len(),
+            args.out.display()
+        );
+    }
     let (p, f, s) = report.totals();
-    println!("{p} passed, {f} failed, {s} skipped");
-    println!(
+    outln!("{p} passed, {f} failed, {s} skipped");
+    outln!(
         "reports: {} {}; artifacts under {}",
         json.display(),
         junit.display(),
         display(&args.out)
     );
+    if report.interrupted {
+        return Err(Interrupted {
+            scenarios: report.scenarios.len(),
+        }
+        .into());
+    }
     if report.failed() {
         bail!("{f} step(s) failed");
     }
     Ok(())
 }
+
+/// The emulator's log in the output directory (unless TOKENEMU_LOG_FILE
+/// names another file).
+const EMULATOR_LOG: &str = "emulator.log";
 
 fn display(p: &Path) -> String {
     p.display().to_string()

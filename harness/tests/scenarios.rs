@@ -271,6 +271,7 @@ fn report_snapshots() {
     let r = run("001", "etoken", out.path());
     let report = RunReport {
         module: "x".into(),
+        interrupted: false,
         scenarios: vec![r],
     }
     .redacted();

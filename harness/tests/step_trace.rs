@@ -113,6 +113,7 @@ fn a_failed_step_reports_the_module_trace_of_its_calls() {
     // Both report files carry it.
     let run = RunReport {
         module: "emulator".into(),
+        interrupted: false,
         scenarios: vec![report],
     };
     files::write_json(&run, &out.path().join("report.json")).unwrap();

@@ -33,28 +33,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let plan = workloads::plan(args)?;
     let mut targets = target::setup_all(args)?;
-    print!("{}", report::header(&targets));
+    out!("{}", report::header(&targets));
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut failures = 0;
     for w in &plan {
         let row = measure(&mut targets, w, args)?;
         failures += row.results.iter().filter(|o| o.status == "failed").count();
-        println!("{}", report::line(&row, &mut notes));
+        outln!("{}", report::line(&row, &mut notes));
         rows.push(row);
     }
     report::add_scaling(&mut rows);
-    println!();
+    outln!();
     for (i, n) in notes.iter().enumerate() {
-        println!("[{}] {n}", i + 1);
+        outln!("[{}] {n}", i + 1);
     }
-    print!("{}", report::extras(&rows));
-    println!();
-    print!("{}", report::cpu_lines(&rows));
+    out!("{}", report::extras(&rows));
+    outln!();
+    out!("{}", report::cpu_lines(&rows));
     let checks = report::targets(&rows);
     if args.targets || args.check_targets {
-        println!();
-        print!("{}", report::target_lines(&checks));
+        outln!();
+        out!("{}", report::target_lines(&checks));
     }
     for t in &mut targets {
         if !args.keep {

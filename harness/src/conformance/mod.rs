@@ -459,9 +459,9 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     let checks = selected(args);
     if args.list {
         for c in &checks {
-            println!("{:44} {}\n{:44} {}", c.id, c.title, "", c.spec);
+            outln!("{:44} {}\n{:44} {}", c.id, c.title, "", c.spec);
         }
-        println!("{} checks", checks.len());
+        outln!("{} checks", checks.len());
         return Ok(());
     }
     if checks.is_empty() {
@@ -507,7 +507,7 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
             Some(run_module(p, args, &checks, None)?)
         }
     };
-    print!("{}", report::matrix(&report, other.as_ref()));
+    out!("{}", report::matrix(&report, other.as_ref()));
     if let Some(j) = &args.json {
         report.write_json(j)?;
     }

@@ -13,6 +13,10 @@ pub fn write_json(report: &RunReport, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why an interrupted run's report is incomplete (JUnit error message).
+pub const INTERRUPTED_MESSAGE: &str =
+    "the run was interrupted (Ctrl-C): the steps and scenarios after that point did not run";
+
 /// The JUnit XML text: one test suite per scenario × profile, one test case
 /// per step (skipped steps carry their reason).
 pub fn junit_xml(report: &RunReport) -> anyhow::Result<String> {
@@ -53,6 +57,14 @@ pub fn junit_xml(report: &RunReport) -> anyhow::Result<String> {
             tc.set_time(std::time::Duration::from_millis(step.duration_ms));
             suite.add_test_case(tc);
         }
+        r.add_test_suite(suite);
+    }
+    if report.interrupted {
+        // A CI system must not read a cut-short run as a complete one.
+        let mut suite = TestSuite::new("interrupted");
+        let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+        st.set_message(INTERRUPTED_MESSAGE);
+        suite.add_test_case(TestCase::new("interrupted", st));
         r.add_test_suite(suite);
     }
     Ok(r.to_string()?)

@@ -57,7 +57,7 @@ fn mark(s: Status) -> &'static str {
 
 impl Observer for Live {
     fn scenario_start(&mut self, name: &str, title: &str, steps: usize) {
-        eprintln!("== {name}: {title}");
+        errln!("== {name}: {title}");
         if self.tty {
             let bar = ProgressBar::new(steps as u64);
             bar.set_style(
@@ -84,7 +84,7 @@ impl Observer for Live {
                 b.println(line);
                 b.inc(1);
             }
-            None => eprintln!("{line}"),
+            None => errln!("{line}"),
         }
     }
 
@@ -93,10 +93,10 @@ impl Observer for Live {
             b.finish_and_clear();
         }
         if let Some(e) = &report.setup_error {
-            eprintln!("  set-up failed: {e}");
+            errln!("  set-up failed: {e}");
         }
         let (p, f, s) = report.counts();
-        eprintln!(
+        errln!(
             "   {}: {p} passed, {f} failed, {s} skipped ({} ms)",
             report.name(),
             report.duration_ms

@@ -1,8 +1,10 @@
 //! Run reports: the data model ([`RunReport`]), the live terminal view
-//! ([`live`]), JSON and JUnit XML files ([`files`]).
+//! ([`live`]), JSON and JUnit XML files ([`files`]), and the record of the
+//! files a run wrote into its output directory ([`manifest`]).
 
 pub mod files;
 pub mod live;
+pub mod manifest;
 
 use std::collections::BTreeMap;
 
@@ -111,6 +113,32 @@ impl ScenarioReport {
     pub fn failed(&self) -> bool {
         self.setup_error.is_some() || self.steps.iter().any(|s| s.status == Status::Failed)
     }
+
+    /// The scenario's directory under the run's output directory:
+    /// `000-jacarta-gost`, or `000-module` on another module.
+    pub fn dir_name(&self) -> String {
+        format!(
+            "{}-{}",
+            self.id,
+            self.profile.as_deref().unwrap_or("module")
+        )
+    }
+
+    /// Every file this report names in its directory ([`Self::dir_name`]):
+    /// the artifacts, the failed steps' call traces and, on the emulator,
+    /// the whole scenario's call trace.
+    pub fn files(&self) -> Vec<String> {
+        let mut files = self.artifacts.clone();
+        files.extend(
+            self.steps
+                .iter()
+                .filter_map(|s| s.trace.as_ref().map(|t| t.file.clone())),
+        );
+        if self.profile.is_some() {
+            files.push(crate::scenario::runner::TRACE_FILE.to_owned());
+        }
+        files
+    }
 }
 
 /// A whole run.
@@ -118,6 +146,9 @@ impl ScenarioReport {
 pub struct RunReport {
     /// The module (path, or `tokenemu emulator`).
     pub module: String,
+    /// Ctrl-C stopped the run: the steps after that point were skipped and
+    /// the scenarios after it are missing.
+    pub interrupted: bool,
     /// Scenario results.
     pub scenarios: Vec<ScenarioReport>,
 }

@@ -76,6 +76,9 @@ struct Setup {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// Why a step did not run after Ctrl-C (see `crate::interrupt`).
+pub const INTERRUPTED_STEP: &str = "not run: the run was interrupted (Ctrl-C)";
+
 /// The emulator's call trace of a whole scenario, in its output directory.
 pub const TRACE_FILE: &str = "pkcs11-trace.jsonl";
 
@@ -236,11 +239,7 @@ pub fn run_scenario(
         artifacts: Vec::new(),
     };
     obs.scenario_start(&report.name(), &h.title, sc.steps.len());
-    let out_dir = cfg.out_dir.join(format!(
-        "{}-{}",
-        h.id,
-        profile.filter(|_| cfg.module.is_none()).unwrap_or("module")
-    ));
+    let out_dir = cfg.out_dir.join(report.dir_name());
     let result = run_inner(sc, profile, cfg, &out_dir, &mut report, obs);
     if let Err(e) = result {
         report.setup_error = Some(e);
@@ -291,9 +290,9 @@ fn run_inner(
         (crate::p11::Alg::Gost256, "kisc-ca-gost"),
         (crate::p11::Alg::Rsa2048, "kisc-ca-rsa"),
     ] {
-        artifacts::export_certificate(out_dir, name, kisc.ca.root(alg))
+        let (cer, pem) = artifacts::export_certificate(out_dir, name, kisc.ca.root(alg))
             .map_err(|e| e.to_string())?;
-        report.artifacts.push(format!("{name}.pem"));
+        report.artifacts.extend([cer, pem]);
     }
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     for p in &provisioned {
@@ -338,7 +337,9 @@ fn run_inner(
             trace: None,
         };
         let emulator = cfg.module.is_none();
-        let skip_reason = if let Some(why) = cfg
+        let skip_reason = if crate::interrupt::requested() {
+            Some(INTERRUPTED_STEP.into())
+        } else if let Some(why) = cfg
             .expectations
             .as_ref()
             .and_then(|x| x.skip_reason(&h.id, &step.def.id))
