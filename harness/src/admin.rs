@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{DeleteWhich, TokenCommand};
 use crate::keyfile;
+use crate::p11::preflight::{self, is_pin_refusal, tries, tries_text, PinRole, Tries};
 use crate::show::{self, ValueStyle};
 
 type Pin = Zeroizing<Vec<u8>>;
@@ -57,16 +58,94 @@ fn module_for(cfg: &Config, sc: &SlotConfig) -> Result<Arc<Module>> {
     })
 }
 
-/// Reads a PIN from the environment variable `var` (named by `option`), or
-/// returns `default`.
-fn pin_from(var: Option<&str>, option: &str, default: &str) -> Result<Pin> {
-    match var {
-        None => Ok(Zeroizing::new(default.as_bytes().to_vec())),
-        Some(var) => match std::env::var_os(var) {
-            Some(v) => Ok(Zeroizing::new(v.into_encoded_bytes())),
-            None => bail!("environment variable {var} (named by {option}) is not set"),
-        },
+/// A PIN a command will try, and where it came from (for messages).
+struct PinToTry {
+    value: Pin,
+    /// "the PIN from environment variable X (--pin-env)" or "the
+    /// profile's default user PIN".
+    source: String,
+}
+
+/// The `CK_TOKEN_INFO.flags` of the slot's token.
+fn token_flags(module: &Module, slot: CK_SLOT_ID) -> Result<CK_FLAGS> {
+    Ok(module
+        .token_info(slot)
+        .with_context(|| format!("slot {slot}: C_GetTokenInfo"))?
+        .flags)
+}
+
+/// The `role` PIN a command tries: the one the user supplied (through the
+/// option `option`) when given; else the profile's documented default,
+/// but only while the token reports `CKF_USER_PIN_TO_BE_CHANGED` (resp.
+/// `CKF_SO_PIN_TO_BE_CHANGED`), i.e. while the default is still in use.
+/// Otherwise nothing is tried (a wrong guess costs a try): an error asking
+/// for the option. A locked PIN is never tried.
+fn pin_to_try(
+    module: &Module,
+    sc: &SlotConfig,
+    role: PinRole,
+    supplied: Option<preflight::SuppliedPin>,
+    option: &str,
+) -> Result<PinToTry> {
+    let slot = sc.id;
+    let flags = token_flags(module, slot)?;
+    if tries(flags, role) == Tries::Locked {
+        bail!(
+            "slot {slot}: {}; no {} PIN is tried on a locked token{}",
+            tries_text(flags, role),
+            role.name(),
+            if role == PinRole::User {
+                format!(" (`tokenemu token unlock --slot {slot}` sets a new one with the SO PIN)")
+            } else {
+                String::new()
+            }
+        );
     }
+    if let Some(pin) = supplied {
+        return Ok(PinToTry {
+            value: pin.value,
+            source: format!("the PIN from {}", pin.source),
+        });
+    }
+    let (to_be_changed, flag_name) = role.to_be_changed();
+    if flags & to_be_changed == 0 {
+        bail!(
+            "slot {slot}: no {option} given, and the token does not report {flag_name}, so its {} PIN \
+             is no longer the profile's default; the default is not tried (a wrong PIN costs a try). \
+             Pass {option} VAR naming an environment variable that holds the {} PIN",
+            role.name(),
+            role.name()
+        );
+    }
+    let default = match role {
+        PinRole::User => &sc.profile.pin.default_user_pin,
+        PinRole::So => &sc.profile.pin.default_so_pin,
+    };
+    Ok(PinToTry {
+        value: Zeroizing::new(default.as_bytes().to_vec()),
+        source: format!("the profile's default {} PIN", role.name()),
+    })
+}
+
+/// The error of a call that tried a PIN: for a refused PIN
+/// (`CKR_PIN_INCORRECT` / `CKR_PIN_LOCKED`) it also says what the token
+/// flags now show about the tries left.
+fn pin_error(
+    module: &Module,
+    slot: CK_SLOT_ID,
+    role: PinRole,
+    e: tokenemu_core::Error,
+    what: String,
+) -> anyhow::Error {
+    let rv = e.rv();
+    if !is_pin_refusal(rv) {
+        return anyhow::Error::new(e).context(what);
+    }
+    let now = match module.token_info(slot) {
+        Ok(ti) => tries_text(ti.flags, role),
+        Err(e) => format!("the token flags cannot be read ({e})"),
+    };
+    anyhow!("{what}: {} ({e}); {now}", names::rv_name(rv))
 }
 
 /// An open read-write session on one slot, closed on drop.
@@ -96,27 +175,35 @@ impl Admin {
         })
     }
 
-    /// Opens a session and logs in as the user.
+    /// Opens a session and logs in as the user (with the PIN from
+    /// `pin_env`, or the default while the token flags it to be changed:
+    /// [`pin_to_try`]).
     fn user(cfg: &Config, slot: CK_SLOT_ID, pin_env: Option<&str>) -> Result<Admin> {
+        let supplied = preflight::optional_pin(pin_env, "--pin-env")?;
         let a = Admin::open(cfg, slot)?;
-        let pin = pin_from(pin_env, "--pin-env", &a.slot.profile.pin.default_user_pin)?;
-        a.login(CKU_USER, &pin, pin_env.is_none())?;
+        let pin = pin_to_try(&a.module, &a.slot, PinRole::User, supplied, "--pin-env")?;
+        a.login(PinRole::User, &pin)?;
         Ok(a)
     }
 
-    fn login(&self, user: CK_USER_TYPE, pin: &[u8], default_pin: bool) -> Result<()> {
-        let who = if user == CKU_SO { "SO" } else { "user" };
-        self.module.login(self.session, user, pin).with_context(|| {
-            format!(
-                "slot {}: C_Login as {who}{}",
-                self.slot.id,
-                if default_pin {
-                    " with the profile's default PIN"
-                } else {
-                    ""
-                }
-            )
-        })
+    /// `C_Login`; a refused PIN's error says what the flags show.
+    fn login(&self, role: PinRole, pin: &PinToTry) -> Result<()> {
+        self.module
+            .login(self.session, role.user_type(), &pin.value)
+            .map_err(|e| {
+                pin_error(
+                    &self.module,
+                    self.slot.id,
+                    role,
+                    e,
+                    format!(
+                        "slot {}: C_Login as {} with {}",
+                        self.slot.id,
+                        role.name(),
+                        pin.source
+                    ),
+                )
+            })
     }
 
     fn ctx(&self, what: &str) -> String {
@@ -362,6 +449,11 @@ pub fn run(cmd: TokenCommand) -> Result<()> {
             old_pin_env,
             new_pin_env,
         } => set_pin(&cfg, slot.slot, so, &old_pin_env, &new_pin_env),
+        TokenCommand::Unlock {
+            slot,
+            so_pin_env,
+            new_pin_env,
+        } => unlock(&cfg, slot.slot, so_pin_env.as_deref(), &new_pin_env),
         TokenCommand::ImportKey {
             slot,
             file,
@@ -546,24 +638,29 @@ fn init(
     user_pin_env: Option<&str>,
 ) -> Result<()> {
     let sc = slot_config(cfg, slot)?;
-    let pins = &sc.profile.pin;
-    let so_pin = pin_from(so_pin_env, "--so-pin-env", &pins.default_so_pin)?;
-    let user_pin = pin_from(user_pin_env, "--user-pin-env", &pins.default_user_pin)?;
+    // The user PIN is set, not tried: the profile's default is fine here.
+    let user_pin = match preflight::optional_pin(user_pin_env, "--user-pin-env")? {
+        Some(p) => p.value,
+        None => Zeroizing::new(sc.profile.pin.default_user_pin.as_bytes().to_vec()),
+    };
+    let so_supplied = preflight::optional_pin(so_pin_env, "--so-pin-env")?;
+    let module = module_for(cfg, &sc)?;
+    // The SO PIN is tried: the default only while the token flags it.
+    let so = pin_to_try(&module, &sc, PinRole::So, so_supplied, "--so-pin-env")?;
+    let so_pin = &so.value;
     let label = label.map_or_else(|| sc.profile.token.label.clone(), str::to_owned);
     check_label(&label)?;
-    check_pin_policy(&sc, "SO PIN", &so_pin)?;
+    check_pin_policy(&sc, "SO PIN", so_pin)?;
     check_pin_policy(&sc, "new user PIN", &user_pin)?;
-    let module = module_for(cfg, &sc)?;
     module
-        .init_token(slot, &so_pin, &tokenemu_core::util::padded(&label))
-        .with_context(|| {
-            format!(
-                "slot {slot}: C_InitToken{}",
-                if so_pin_env.is_none() {
-                    " with the profile's default SO PIN"
-                } else {
-                    ""
-                }
+        .init_token(slot, so_pin, &tokenemu_core::util::padded(&label))
+        .map_err(|e| {
+            pin_error(
+                &module,
+                slot,
+                PinRole::So,
+                e,
+                format!("slot {slot}: C_InitToken with {}", so.source),
             )
         })?;
     let admin = Admin {
@@ -573,7 +670,7 @@ fn init(
         module,
         slot: sc,
     };
-    admin.login(CKU_SO, &so_pin, so_pin_env.is_none())?;
+    admin.login(PinRole::So, &so)?;
     admin
         .module
         .init_pin(admin.session, &user_pin)
@@ -583,25 +680,71 @@ fn init(
         .logout(admin.session)
         .with_context(|| admin.ctx("C_Logout"))?;
     outln!("slot {slot}: token initialised, label \"{label}\", user PIN set");
+    let flags = token_flags(&admin.module, slot)?;
+    if user_pin_env.is_none() && flags & CKF_USER_PIN_TO_BE_CHANGED == 0 {
+        // The token does not flag a PIN the SO set as the default one, so
+        // the commands that log in will not try the default by themselves.
+        outln!(
+            "slot {slot}: the user PIN is the profile's default, but the token does not report \
+             CKF_USER_PIN_TO_BE_CHANGED: pass --pin-env to the commands that log in"
+        );
+    }
     Ok(())
 }
 
 fn set_pin(cfg: &Config, slot: CK_SLOT_ID, so: bool, old_env: &str, new_env: &str) -> Result<()> {
-    let old = pin_from(Some(old_env), "--old-pin-env", "")?;
-    let new = pin_from(Some(new_env), "--new-pin-env", "")?;
+    let role = if so { PinRole::So } else { PinRole::User };
+    let old = preflight::pin_from_env(old_env, "--old-pin-env")?;
+    let new = preflight::pin_from_env(new_env, "--new-pin-env")?.value;
     let a = Admin::open(cfg, slot)?;
-    // C_SetPIN changes the SO PIN in an SO session and the user PIN otherwise.
+    // The old PIN is always given (--old-pin-env is required): this only
+    // refuses a locked PIN.
+    let old = pin_to_try(&a.module, &a.slot, role, Some(old), "--old-pin-env")?;
+    // C_SetPIN changes the SO PIN in an SO session and the user PIN
+    // otherwise; either way it checks the old PIN, a wrong one costs a try.
     if so {
-        a.login(CKU_SO, &old, false)?;
+        a.login(PinRole::So, &old)?;
     }
-    let who = if so { "SO" } else { "user" };
-    a.module
-        .set_pin(a.session, &old, &new)
-        .with_context(|| a.ctx(&format!("C_SetPIN ({who} PIN)")))?;
+    a.module.set_pin(a.session, &old.value, &new).map_err(|e| {
+        pin_error(
+            &a.module,
+            slot,
+            role,
+            e,
+            a.ctx(&format!("C_SetPIN ({} PIN) with {}", role.name(), old.source)),
+        )
+    })?;
     if so {
         let _ = a.module.logout(a.session);
     }
-    outln!("slot {slot}: {who} PIN changed");
+    outln!("slot {slot}: {} PIN changed", role.name());
+    Ok(())
+}
+
+/// `token unlock`: the SO sets a new user PIN (C_InitPIN), which also
+/// resets the user PIN's retry counter.
+fn unlock(
+    cfg: &Config,
+    slot: CK_SLOT_ID,
+    so_pin_env: Option<&str>,
+    new_pin_env: &str,
+) -> Result<()> {
+    let so_supplied = preflight::optional_pin(so_pin_env, "--so-pin-env")?;
+    let new = preflight::pin_from_env(new_pin_env, "--new-pin-env")?.value;
+    let a = Admin::open(cfg, slot)?;
+    let so = pin_to_try(&a.module, &a.slot, PinRole::So, so_supplied, "--so-pin-env")?;
+    a.login(PinRole::So, &so)?;
+    let set = a
+        .module
+        .init_pin(a.session, &new)
+        .with_context(|| a.ctx("C_InitPIN"));
+    let _ = a.module.logout(a.session);
+    set?;
+    let flags = token_flags(&a.module, slot)?;
+    outln!(
+        "slot {slot}: new user PIN set by the SO; {}",
+        tries_text(flags, PinRole::User)
+    );
     Ok(())
 }
 

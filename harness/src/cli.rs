@@ -13,8 +13,13 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// PINs are never given on the command line (they would show in `ps`):
 /// options like --pin-env name an environment variable that holds the PIN.
-/// Without them the profile's default PINs are used. A wrong PIN counts
-/// against the token's retry limit, as on a real token.
+/// A wrong PIN counts against the token's retry limit, as on a real token,
+/// so no PIN is ever guessed: without --pin-env a `token` command tries the
+/// profile's default PIN only while the token reports
+/// CKF_USER_PIN_TO_BE_CHANGED (CKF_SO_PIN_TO_BE_CHANGED for the SO PIN), and
+/// `run`, `conformance` and `bench` on another module log in once before
+/// anything else and stop at the first refused PIN (README: "Safety with
+/// real tokens").
 ///
 /// Log output (to stderr) is controlled by TOKENEMU_LOG, e.g.
 /// TOKENEMU_LOG=debug. Errors are reported on one line; the exit code is 1
@@ -41,8 +46,8 @@ pub enum Command {
     /// TOKENEMU_MODULE. Any other PKCS#11 module works too (--module).
     List(ListArgs),
     /// Administer the emulated tokens directly (no PKCS#11 module needed):
-    /// list, initialise, change PINs, import keys, certificates and fixtures,
-    /// dump and delete objects, unplug and plug.
+    /// list, initialise, change and unlock PINs, import keys, certificates
+    /// and fixtures, dump and delete objects, unplug and plug.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Replay the bank manuals' flows (scenarios/*.toml) against the
@@ -127,6 +132,12 @@ pub struct RunArgs {
     /// Run destructive steps on a module other than the emulator.
     #[arg(long)]
     pub allow_destructive: bool,
+    /// Go ahead on a token whose flags show CKF_USER_PIN_COUNT_LOW or
+    /// FINAL_TRY (some wrong PINs were entered since its last good login;
+    /// without this option no PIN is tried on it). A locked PIN is never
+    /// tried.
+    #[arg(long)]
+    pub allow_low_pin_tries: bool,
     /// Output directory for artifacts and reports. The files a run writes
     /// are listed in <DIR>/.tokenemu-run-files.json; the next run in the
     /// same directory removes those its own report no longer names (and
@@ -163,8 +174,10 @@ pub struct SlotArg {
 /// The user PIN for commands that log in.
 #[derive(Debug, Args, Clone)]
 pub struct UserPinArg {
-    /// Name of the environment variable holding the user PIN
-    /// (default: the profile's default user PIN).
+    /// Name of the environment variable holding the user PIN. Without it
+    /// the profile's default user PIN is tried, but only while the token
+    /// reports CKF_USER_PIN_TO_BE_CHANGED (the default is still in use);
+    /// otherwise the command stops without trying any PIN.
     #[arg(long, value_name = "VAR")]
     pub pin_env: Option<String>,
 }
@@ -190,8 +203,9 @@ pub enum TokenCommand {
         /// New token label, at most 32 bytes (default: the profile's label).
         #[arg(long, value_name = "LABEL")]
         label: Option<String>,
-        /// Environment variable holding the SO PIN (default: the profile's
-        /// default SO PIN). C_InitToken checks it; it does not change.
+        /// Environment variable holding the SO PIN. C_InitToken checks it; it
+        /// does not change. Without it the profile's default SO PIN is
+        /// tried, only while the token reports CKF_SO_PIN_TO_BE_CHANGED.
         #[arg(long, value_name = "VAR")]
         so_pin_env: Option<String>,
         /// Environment variable holding the user PIN to set (default: the
@@ -199,7 +213,8 @@ pub enum TokenCommand {
         #[arg(long, value_name = "VAR")]
         user_pin_env: Option<String>,
     },
-    /// Change the user PIN (or with --so the SO PIN) with C_SetPIN.
+    /// Change the user PIN (or with --so the SO PIN) with C_SetPIN. The old
+    /// PIN is tried once (as the SO's log-in first with --so).
     SetPin {
         #[command(flatten)]
         slot: SlotArg,
@@ -210,6 +225,20 @@ pub enum TokenCommand {
         #[arg(long, value_name = "VAR")]
         old_pin_env: String,
         /// Environment variable holding the new PIN.
+        #[arg(long, value_name = "VAR")]
+        new_pin_env: String,
+    },
+    /// Unlock the user PIN: log in as the SO and set a new user PIN
+    /// (C_InitPIN), which also resets its retry counter.
+    Unlock {
+        #[command(flatten)]
+        slot: SlotArg,
+        /// Environment variable holding the SO PIN. Without it the
+        /// profile's default SO PIN is tried, only while the token reports
+        /// CKF_SO_PIN_TO_BE_CHANGED.
+        #[arg(long, value_name = "VAR")]
+        so_pin_env: Option<String>,
+        /// Environment variable holding the new user PIN.
         #[arg(long, value_name = "VAR")]
         new_pin_env: String,
     },

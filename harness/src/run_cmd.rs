@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
+use crate::p11::preflight::{self, PinRole};
 use crate::p11::SlotChoice;
 use crate::report::live::{Live, Observer};
 use crate::report::{files, manifest, RunReport};
 use crate::scenario::expect::Expectations;
-use crate::scenario::runner::{run_scenario, RunConfig};
+use crate::scenario::runner::{run_scenario_checked, RunConfig};
 use crate::scenario::{load_dir, load_file, Scenario};
 
 /// The workspace's `scenarios/` directory: `./scenarios` if present, else
@@ -52,13 +53,15 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>> {
 }
 
 /// Runs every scenario: on each of its profiles (emulator, filtered by
-/// `profiles` if not empty) or once on `cfg.module`.
+/// `profiles` if not empty) or once on `cfg.module`. On another module the
+/// run stops at the first PIN the token refused unexpectedly (each costs a
+/// try on a real token); the second value says where.
 pub fn run_all(
     scenarios: &[Scenario],
     profiles: &[String],
     cfg: &RunConfig,
     obs: &mut dyn Observer,
-) -> RunReport {
+) -> (RunReport, Option<String>) {
     let mut report = RunReport {
         module: cfg.module.as_ref().map_or_else(
             || "tokenemu emulator".to_string(),
@@ -74,7 +77,11 @@ pub fn run_all(
             break;
         }
         if cfg.module.is_some() {
-            report.scenarios.push(run_scenario(sc, None, cfg, obs));
+            let (r, pin_refused) = run_scenario_checked(sc, None, cfg, obs);
+            report.scenarios.push(r);
+            if pin_refused.is_some() {
+                return (report, pin_refused);
+            }
             continue;
         }
         for p in &sc.header.profiles {
@@ -82,12 +89,14 @@ pub fn run_all(
                 break;
             }
             if profiles.is_empty() || profiles.contains(p) {
-                report.scenarios.push(run_scenario(sc, Some(p), cfg, obs));
+                report
+                    .scenarios
+                    .push(run_scenario_checked(sc, Some(p), cfg, obs).0);
             }
         }
     }
     report.interrupted = crate::interrupt::requested();
-    report
+    (report, None)
 }
 
 /// The error of a run stopped by Ctrl-C (exit status
@@ -111,6 +120,33 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// The pre-flight of a run on another module ([`preflight`]): the PINs
+/// read, the slot found, the token flags checked and one log-in with each
+/// PIN the run uses, before any scenario starts.
+fn module_preflight(
+    module: &Path,
+    args: &RunArgs,
+    slot: &SlotChoice,
+) -> Result<preflight::Ready> {
+    let Some(var) = &args.pin_env else {
+        bail!("--module needs --pin-env VAR, naming the environment variable that holds the token's user PIN (the scenarios log in)");
+    };
+    let user_pin = preflight::pin_from_env(var, "--pin-env")?;
+    let so_pin = preflight::optional_pin(args.so_pin_env.as_deref(), "--so-pin-env")?;
+    preflight::preflight(
+        module,
+        &preflight::Request {
+            choice: slot.clone(),
+            user_pin: Some(user_pin),
+            // Only destructive steps (unlock, re-initialisation) use the SO
+            // PIN: without --allow-destructive it is never tried.
+            so_pin: so_pin.filter(|_| args.allow_destructive),
+            allow_low_pin_tries: args.allow_low_pin_tries,
+            login: true,
+        },
+    )
+}
+
 /// `tokenemu run`.
 pub fn run(args: &RunArgs) -> Result<()> {
     let scenarios = load_all(&args.scenarios)?;
@@ -128,6 +164,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     {
         bail!("--slot, --token-label and --pin-env need --module (the emulator's tokens are set up per scenario)");
     }
+    if args.module.is_none() && args.allow_low_pin_tries {
+        bail!("--allow-low-pin-tries needs --module (the emulator's tokens are set up per scenario)");
+    }
+    let checked_slot = match &args.module {
+        Some(m) => Some(module_preflight(m, args, &slot)?.slot),
+        None => None,
+    };
+    let slot = checked_slot.map_or(slot, SlotChoice::Id);
     let mut cfg = RunConfig::emulator(&args.out);
     cfg.module = args.module.clone();
     cfg.slot = slot;
@@ -146,7 +190,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     crate::interrupt::install()?;
     let mut live = Live::default();
-    let report = run_all(&scenarios, &args.profile, &cfg, &mut live);
+    let (report, pin_refused) = run_all(&scenarios, &args.profile, &cfg, &mut live);
     if report.scenarios.is_empty() && !report.interrupted {
         bail!("no scenario targets the profiles {:?}", args.profile);
     }
@@ -187,6 +231,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
         junit.display(),
         display(&args.out)
     );
+    if let (Some(why), Some(module), Some(slot)) = (pin_refused, &cfg.module, checked_slot) {
+        let roles: &[PinRole] = if cfg.so_pin_env.is_some() && cfg.allow_destructive {
+            &[PinRole::User, PinRole::So]
+        } else {
+            &[PinRole::User]
+        };
+        bail!(
+            "run stopped: {why}; {}. No further scenario ran: each wrong PIN costs a try on a real token",
+            preflight::tries_now(module, slot, roles)
+        );
+    }
     if report.interrupted {
         return Err(Interrupted {
             scenarios: report.scenarios.len(),

@@ -92,9 +92,16 @@ fn init_sets_the_label_and_the_user_pin() {
         &["token", "dump", "--slot", "0", "--pin-env", "UPIN"],
         &[("UPIN", "24681357")],
     );
-    let e = env.fail(&["token", "dump", "--slot", "0"]);
+    let e = env.fail_env(
+        &["token", "dump", "--slot", "0", "--pin-env", "DEF"],
+        &[("DEF", "1234567890")],
+    );
     assert!(e.contains("C_Login as user"), "{e}");
     assert!(e.contains("PIN is incorrect"), "{e}");
+    // Without --pin-env the default is not even tried: the token no longer
+    // flags its user PIN to be changed.
+    let e = env.fail(&["token", "dump", "--slot", "0"]);
+    assert!(e.contains("CKF_USER_PIN_TO_BE_CHANGED"), "{e}");
     // A wrong SO PIN is refused by C_InitToken.
     let e = env.fail_env(
         &["token", "init", "--slot", "0", "--so-pin-env", "SO"],

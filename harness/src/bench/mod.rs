@@ -94,6 +94,38 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The PIN refusal (`CKR_PIN_INCORRECT` / `CKR_PIN_LOCKED`) in an error
+/// chain, if there is one.
+fn pin_refusal(e: &anyhow::Error) -> Option<p11::CallError> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<p11::CallError>())
+        .filter(|c| crate::p11::preflight::is_pin_refusal(c.rv))
+        .copied()
+}
+
+/// The error that ends the bench when a token refused its PIN in a
+/// workload (the pre-flight's log-in had worked: the PIN changed, or the
+/// token counts differently): each further log-in would cost a try.
+fn pin_stop(t: &target::Target, w: &workloads::Workload, e: &anyhow::Error) -> anyhow::Error {
+    use crate::p11::preflight::{tries_text, PinRole};
+    let tries = match t.slots.first() {
+        Some(s) => match t.module.client().token_info(s.id) {
+            (cryptoki_sys::CKR_OK, info) => tries_text(info.flags, PinRole::User),
+            (rv, _) => format!(
+                "C_GetTokenInfo returned {}",
+                tokenemu_core::names::rv_name(rv)
+            ),
+        },
+        None => "no slot".into(),
+    };
+    anyhow::anyhow!(
+        "{}: bench stopped in {}: {}; {tries}. No further workload ran: each wrong PIN costs a try on a real token",
+        t.title(),
+        w.id,
+        crate::one_line(e)
+    )
+}
+
 /// Prepares and runs one workload on every module, rounds alternating.
 fn measure(
     targets: &mut [target::Target],
@@ -123,13 +155,18 @@ fn measure(
             };
             match workloads::run_round(&mut targets[i], w, p, args.secs, &mut firsts[i]) {
                 Ok(round) => rounds[i].push(round),
+                Err(e) if pin_refusal(&e).is_some() => return Err(pin_stop(&targets[i], w, &e)),
                 Err(e) => {
                     failed[i] = Some(crate::one_line(&e));
                     // A login round that failed half-way leaves the module
                     // finalized; the next workloads need it back.
                     if matches!(w.op, workloads::Op::Login { .. }) {
                         let _ = targets[i].module.finalize();
-                        let _ = targets[i].resume();
+                        if let Err(e) = targets[i].resume() {
+                            if pin_refusal(&e).is_some() {
+                                return Err(pin_stop(&targets[i], w, &e));
+                            }
+                        }
                     }
                 }
             }

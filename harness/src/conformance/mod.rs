@@ -22,6 +22,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokenemu_core::names::{mechanism_name, rv_name};
 
 use crate::p11::client::{Client, InitArgs, Out};
+use crate::p11::preflight::{self, is_pin_refusal, PinRole};
+use crate::p11::SlotChoice;
 use check::{padded, Chapter, Check, Ctx, Stop};
 use expect::{Expectations, Expected};
 use report::{CheckReport, Report, Status, TargetReport};
@@ -53,6 +55,11 @@ pub struct ConformanceArgs {
     /// throw-away tokens.
     #[arg(long)]
     pub allow_destructive: bool,
+    /// Go ahead on a token whose flags show CKF_USER_PIN_COUNT_LOW or
+    /// FINAL_TRY (or the SO's, when --so-pin-env is used): without it no PIN
+    /// is tried on such a token. A locked PIN is never tried.
+    #[arg(long)]
+    pub allow_low_pin_tries: bool,
     /// Only these emulator profiles (default: all four).
     #[arg(long, value_name = "NAME")]
     pub profile: Vec<String>,
@@ -229,13 +236,17 @@ fn token_mechanisms(p11: &Client, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_T
     Ok(r.data)
 }
 
-/// Runs `checks` on one token of an initialised module.
+/// Runs `checks` on one token of an initialised module. The run stops at
+/// the first check that failed with `CKR_PIN_INCORRECT` or `CKR_PIN_LOCKED`
+/// (each costs a try on a real token; a check that provokes one on purpose
+/// passes when it gets it): the other checks are reported as not run, the
+/// set-up error and the second value say why.
 pub fn run_target(
     p11: &Client,
     target: &Target,
     checks: &[Check],
     expectations: Option<&Expectations>,
-) -> TargetReport {
+) -> (TargetReport, Option<String>) {
     let mut report = TargetReport {
         name: target.name.clone(),
         module: p11.path().display().to_string(),
@@ -251,7 +262,7 @@ pub fn run_target(
             target.slot,
             rv_name(rv)
         ));
-        return report;
+        return (report, None);
     }
     let label = padded(&info.label);
     report.token = format!(
@@ -263,7 +274,7 @@ pub fn run_target(
         Ok(m) => m,
         Err(e) => {
             report.setup_error = Some(e);
-            return report;
+            return (report, None);
         }
     };
     let module_name = expectations
@@ -278,11 +289,19 @@ pub fn run_target(
         label,
     };
     let progress = Progress::new(&target.name, checks.len());
+    let mut stopped: Option<String> = None;
     for c in checks {
         progress.start(c.id);
         let started = Instant::now();
         let rule = expectations.and_then(|e| e.rule(c.id));
-        let (status, message, rv) = if let Some(r) = rule.filter(|r| r.status == Expected::Skip) {
+        let mut refused = false;
+        let (status, message, rv) = if let Some(at) = &stopped {
+            (
+                Status::Skipped,
+                Some(format!("not run: the run stopped at {at} (a PIN was refused)")),
+                None,
+            )
+        } else if let Some(r) = rule.filter(|r| r.status == Expected::Skip) {
             (
                 Status::Skipped,
                 Some(format!("expected on {module_name}: {}", r.reason)),
@@ -304,6 +323,7 @@ pub fn run_target(
                     )))
                 });
             ctx.cleanup();
+            refused = matches!(&outcome, Err(Stop::Fail { rv: Some(rv), .. }) if is_pin_refusal(*rv));
             judge(outcome, rule, &module_name)
         };
         let r = CheckReport {
@@ -317,20 +337,30 @@ pub fn run_target(
             expectation: rule.map(|r| r.reason.clone()),
             duration_ms: started.elapsed().as_millis() as u64,
         };
+        if refused {
+            stopped = Some(c.id.to_string());
+            let (info_rv, info) = p11.token_info(target.slot);
+            let tries = if info_rv == CKR_OK {
+                let mut t = vec![preflight::tries_text(info.flags, PinRole::User)];
+                if target.so_pin.is_some() {
+                    t.push(preflight::tries_text(info.flags, PinRole::So));
+                }
+                t.join("; ")
+            } else {
+                format!("C_GetTokenInfo returned {}", rv_name(info_rv))
+            };
+            report.setup_error = Some(format!(
+                "stopped at {}: {}; {tries}. No further check ran: each wrong PIN costs a try on a real token",
+                c.id,
+                r.message.as_deref().unwrap_or("a PIN was refused")
+            ));
+        }
         progress.done(&r);
         report.checks.push(r);
     }
     progress.finish();
-    report
-}
-
-fn env_pin(var: &Option<String>, what: &str) -> Result<Option<Vec<u8>>> {
-    match var {
-        None => Ok(None),
-        Some(v) => std::env::var(v)
-            .map(|p| Some(p.into_bytes()))
-            .with_context(|| format!("{what}: environment variable {v} is not set")),
-    }
+    let stop = stopped.and(report.setup_error.clone());
+    (report, stop)
 }
 
 /// Loads and initialises a module.
@@ -343,56 +373,75 @@ fn open_module(path: &Path) -> Result<Client> {
     Ok(p11)
 }
 
-/// The slot on another module: --slot, else the token labelled
-/// --token-label, else the first slot with a token.
-fn choose_slot(p11: &Client, args: &ConformanceArgs) -> Result<CK_SLOT_ID> {
-    if let Some(s) = args.slot {
-        return Ok(s);
-    }
-    let q = p11.slot_list(true, Out::Query);
-    let list = p11.slot_list(true, Out::Buf(q.len as usize));
-    if list.rv != CKR_OK {
-        bail!("C_GetSlotList returned {}", rv_name(list.rv));
-    }
-    for s in &list.data {
-        let (rv, info) = p11.token_info(*s);
-        if rv != CKR_OK {
-            continue;
-        }
-        match &args.token_label {
-            Some(l) if padded(&info.label) != *l => continue,
-            _ => return Ok(*s),
-        }
-    }
-    match &args.token_label {
-        Some(l) => bail!("no token labelled {l:?}"),
-        None => bail!("the module has no slot with a token"),
-    }
+/// What the pre-flight settled for a module: the slot and the PINs the
+/// selected checks will use (a PIN no check uses is neither tried nor
+/// handed to the checks).
+#[derive(Debug)]
+struct ModulePlan {
+    slot: CK_SLOT_ID,
+    user_pin: Option<preflight::SuppliedPin>,
+    so_pin: Option<preflight::SuppliedPin>,
 }
 
-/// Runs the suite on a module (one target).
+/// The pre-flight of a module ([`preflight`]): PIN variables read, the slot
+/// (--slot, else the token labelled --token-label, else the first slot with
+/// a token) found, the token flags checked and one log-in with each PIN the
+/// checks will use, before any check runs.
+fn preflight_module(path: &Path, args: &ConformanceArgs, checks: &[Check]) -> Result<ModulePlan> {
+    let runs = |c: &&Check| !c.needs.destructive || args.allow_destructive;
+    let user_used = checks.iter().filter(runs).any(|c| c.needs.login);
+    let so_used = checks.iter().filter(runs).any(|c| c.needs.so_pin);
+    let user_pin = preflight::optional_pin(args.pin_env.as_deref(), "--pin-env")?
+        .filter(|_| user_used);
+    let so_pin = preflight::optional_pin(args.so_pin_env.as_deref(), "--so-pin-env")?
+        .filter(|_| so_used);
+    let choice = match (&args.slot, &args.token_label) {
+        (Some(id), _) => SlotChoice::Id(*id),
+        (None, Some(l)) => SlotChoice::Label(l.clone()),
+        (None, None) => SlotChoice::First,
+    };
+    let ready = preflight::preflight(
+        path,
+        &preflight::Request {
+            choice,
+            user_pin: user_pin.clone(),
+            so_pin: so_pin.clone(),
+            allow_low_pin_tries: args.allow_low_pin_tries,
+            login: true,
+        },
+    )?;
+    Ok(ModulePlan {
+        slot: ready.slot,
+        user_pin,
+        so_pin,
+    })
+}
+
+/// Runs the suite on a module (one target) after its pre-flight; the second
+/// value says where a refused PIN stopped it.
 fn run_module(
     path: &Path,
+    plan: &ModulePlan,
     args: &ConformanceArgs,
     checks: &[Check],
     exp: Option<&Expectations>,
-) -> Result<Report> {
+) -> Result<(Report, Option<String>)> {
     let p11 = open_module(path)?;
-    let slot = choose_slot(&p11, args)?;
     let target = Target {
         name: "module".into(),
-        slot,
-        user_pin: env_pin(&args.pin_env, "user PIN")?,
-        so_pin: env_pin(&args.so_pin_env, "SO PIN")?,
+        slot: plan.slot,
+        user_pin: plan.user_pin.as_ref().map(|p| p.value.to_vec()),
+        so_pin: plan.so_pin.as_ref().map(|p| p.value.to_vec()),
         destructive: args.allow_destructive,
     };
-    let t = run_target(&p11, &target, checks, exp);
+    let (t, stop) = run_target(&p11, &target, checks, exp);
     p11.finalize();
-    Ok(Report {
+    let report = Report {
         tool: "tokenemu conformance".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         targets: vec![t],
-    })
+    };
+    Ok((report, stop.map(|s| format!("{}: {s}", path.display()))))
 }
 
 /// Runs the suite on the emulator: one fresh temporary token per profile
@@ -401,7 +450,7 @@ fn run_emulator(
     args: &ConformanceArgs,
     checks: &[Check],
     exp: Option<&Expectations>,
-) -> Result<Report> {
+) -> Result<(Report, Option<String>)> {
     let profiles: Vec<&str> = if args.profile.is_empty() {
         PROFILES.to_vec()
     } else {
@@ -447,11 +496,16 @@ fn run_emulator(
         version: env!("CARGO_PKG_VERSION").into(),
         targets: Vec::new(),
     };
+    let mut first_stop = None;
     for t in &targets {
-        report.targets.push(run_target(&p11, t, checks, exp));
+        // A temporary token that stopped on a refused PIN does not stop the
+        // other profiles' tokens.
+        let (r, stop) = run_target(&p11, t, checks, exp);
+        report.targets.push(r);
+        first_stop = first_stop.or(stop.map(|s| format!("{}: {s}", t.name)));
     }
     p11.finalize();
-    Ok(report)
+    Ok((report, first_stop))
 }
 
 /// `tokenemu conformance`.
@@ -483,29 +537,39 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     if args.module.is_some() && !args.profile.is_empty() {
         bail!("--profile selects emulator profiles; it does not go with --module");
     }
+    if args.module.is_none() && compare_module.is_none() && args.allow_low_pin_tries {
+        bail!("--allow-low-pin-tries needs --module or a --compare module (the emulator's tokens are created for the run)");
+    }
     let exp = args
         .expectations
         .as_deref()
         .map(Expectations::load)
         .transpose()?;
-    let report = match &args.module {
-        Some(m) => {
-            if !m.exists() {
-                bail!("PKCS#11 module {} does not exist", m.display());
-            }
-            run_module(m, args, &checks, exp.as_ref())?
-        }
-        None => run_emulator(args, &checks, exp.as_ref())?,
-    };
-    let other = match &args.compare {
-        None => None,
+    let compare_report = match &args.compare {
         Some(p) if p.extension().is_some_and(|e| e == "json") => Some(Report::load(p)?),
-        Some(p) => {
-            if !p.exists() {
-                bail!("--compare: {} does not exist", p.display());
-            }
-            Some(run_module(p, args, &checks, None)?)
+        _ => None,
+    };
+    // Every module's pre-flight before any check runs on any of them.
+    let plan = match &args.module {
+        Some(m) => Some(preflight_module(m, args, &checks)?),
+        None => None,
+    };
+    let compare_plan = match compare_module {
+        Some(p) => Some(
+            preflight_module(p, args, &checks).with_context(|| format!("--compare {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let (report, stop) = match (&args.module, &plan) {
+        (Some(m), Some(plan)) => run_module(m, plan, args, &checks, exp.as_ref())?,
+        _ => run_emulator(args, &checks, exp.as_ref())?,
+    };
+    let (other, compare_stop) = match (compare_module, &compare_plan) {
+        (Some(p), Some(plan)) if stop.is_none() => {
+            let (r, s) = run_module(p, plan, args, &checks, None)?;
+            (Some(r), s)
         }
+        _ => (compare_report, None),
     };
     out!("{}", report::matrix(&report, other.as_ref()));
     if let Some(j) = &args.json {
@@ -513,6 +577,9 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     }
     if let Some(j) = &args.junit {
         report.write_junit(j)?;
+    }
+    if let Some(stop) = stop.or(compare_stop) {
+        bail!("conformance stopped: {stop}");
     }
     if report.failed() {
         let bad: Vec<String> = report

@@ -21,7 +21,8 @@ use crate::backend::vtb::Vtb;
 use crate::backend::{
     artifacts, civil, date_ru, days_left, refuse, Env, Outputs, StepError, StepResult,
 };
-use crate::p11::{harness_err, SlotChoice, Token};
+use crate::p11::preflight::is_pin_refusal_name;
+use crate::p11::{harness_err, P11Error, SlotChoice, Token};
 use crate::report::live::Observer;
 use crate::report::{ScenarioReport, Status, StepReport};
 
@@ -213,6 +214,32 @@ struct World {
     artifacts: Vec<String>,
 }
 
+/// Why a scenario could not start.
+#[derive(Debug)]
+struct SetupError {
+    message: String,
+    /// The token refused a PIN (`CKR_PIN_INCORRECT` / `CKR_PIN_LOCKED`).
+    pin_refused: bool,
+}
+
+impl From<String> for SetupError {
+    fn from(message: String) -> SetupError {
+        SetupError {
+            message,
+            pin_refused: false,
+        }
+    }
+}
+
+impl SetupError {
+    fn p11(context: &str, e: &P11Error) -> SetupError {
+        SetupError {
+            message: format!("{context}: {e}"),
+            pin_refused: is_pin_refusal_name(&e.code),
+        }
+    }
+}
+
 /// Runs `sc` on `profile` (emulator) or on `cfg.module`.
 pub fn run_scenario(
     sc: &Scenario,
@@ -220,6 +247,19 @@ pub fn run_scenario(
     cfg: &RunConfig,
     obs: &mut dyn Observer,
 ) -> ScenarioReport {
+    run_scenario_checked(sc, profile, cfg, obs).0
+}
+
+/// [`run_scenario`], also saying where the token refused a PIN that the
+/// step (or the set-up) did not expect to be refused: `CKR_PIN_INCORRECT`
+/// or `CKR_PIN_LOCKED`. Each wrong PIN costs a try on a real token, so a
+/// run on another module stops there (see [`crate::p11::preflight`]).
+pub fn run_scenario_checked(
+    sc: &Scenario,
+    profile: Option<&str>,
+    cfg: &RunConfig,
+    obs: &mut dyn Observer,
+) -> (ScenarioReport, Option<String>) {
     let started = Instant::now();
     let h = &sc.header;
     let mut report = ScenarioReport {
@@ -240,13 +280,25 @@ pub fn run_scenario(
     };
     obs.scenario_start(&report.name(), &h.title, sc.steps.len());
     let out_dir = cfg.out_dir.join(report.dir_name());
-    let result = run_inner(sc, profile, cfg, &out_dir, &mut report, obs);
+    let mut pin_refused = None;
+    let result = run_inner(
+        sc,
+        profile,
+        cfg,
+        &out_dir,
+        &mut report,
+        obs,
+        &mut pin_refused,
+    );
     if let Err(e) = result {
-        report.setup_error = Some(e);
+        if e.pin_refused {
+            pin_refused = Some(format!("{}: set-up: {}", report.name(), e.message));
+        }
+        report.setup_error = Some(e.message);
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     obs.scenario_end(&report);
-    report
+    (report, pin_refused)
 }
 
 fn run_inner(
@@ -256,7 +308,8 @@ fn run_inner(
     out_dir: &Path,
     report: &mut ScenarioReport,
     obs: &mut dyn Observer,
-) -> Result<(), String> {
+    pin_refused: &mut Option<String>,
+) -> Result<(), SetupError> {
     let h = &sc.header;
     let setup = setup(profile, cfg, out_dir)?;
     let mut clock = Clock::new(sc.start);
@@ -283,7 +336,7 @@ fn run_inner(
         clock.now,
         &skip,
     )
-    .map_err(|e| format!("provisioning {}: {e}", h.provision))?;
+    .map_err(|e| SetupError::p11(&format!("provisioning {}", h.provision), &e))?;
     setup.token.take_calls();
     // The CA's roots, so the artifacts can be checked (`openssl verify -CAfile`).
     for (alg, name) in [
@@ -372,6 +425,10 @@ fn run_inner(
             let from_us = now_us();
             let outcome = execute(step, &env, &mut world, &mut clock, &vars);
             let to_us = now_us();
+            let refusal = match &outcome {
+                Err(e) if is_pin_refusal_name(&e.code) => Some(e.to_string()),
+                _ => None,
+            };
             r.calls = setup.token.take_calls();
             match judge(step, outcome, &vars) {
                 Ok(outputs) => {
@@ -404,6 +461,12 @@ fn run_inner(
             }
             if r.status == Status::Failed {
                 failed_at = Some(step.def.id.clone());
+                // A refusal the step expected passed above; this one was not
+                // expected: the later steps are skipped (failed_at) and the
+                // caller stops the run.
+                if let Some(why) = refusal {
+                    *pin_refused = Some(format!("{}: step {}: {why}", report.name(), step.def.id));
+                }
                 if let Some(trace) = &setup.trace {
                     r.trace = step_trace(trace, out_dir, &r, from_us, to_us);
                 }
@@ -447,10 +510,10 @@ fn clean_leftovers(
     prov: &Provision,
     pin: &str,
     allowed: bool,
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     let s = token
         .user_session(pin)
-        .map_err(|e| format!("log-in before provisioning: {e}"))?;
+        .map_err(|e| SetupError::p11("log-in before provisioning", &e))?;
     let known = known_ids(prov_dir, prov);
     let ours = |id: &[u8]| id.starts_with(b"KI") || known.iter().any(|k| k == id);
     let mut ids: Vec<Vec<u8>> = token
@@ -473,10 +536,10 @@ fn clean_leftovers(
         return Ok(());
     }
     if !allowed {
-        return Err(format!(
+        return Err(SetupError::from(format!(
             "the token already holds objects with the harness's CKA_IDs ({}); use a fresh token or pass --allow-destructive to delete them",
             ids.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
-        ));
+        )));
     }
     for id in ids {
         token
