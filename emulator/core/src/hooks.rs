@@ -13,8 +13,10 @@
 //! - **Latency** (per slot, `latency = true`): each call sleeps as long as the
 //!   profile's `[latency]` table says the real token takes.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -97,15 +99,16 @@ impl FaultFile {
     /// Reads and checks the fault file of a store; no file means no faults.
     pub fn load(store_dir: &std::path::Path) -> std::result::Result<FaultFile, String> {
         let path = Self::path(store_dir);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FaultFile::default()),
-            Err(e) => return Err(format!("cannot read fault file {}: {e}", path.display())),
-        };
+        if !path.exists() {
+            return Ok(FaultFile::default());
+        }
+        let text = crate::util::read_toml_text(&path, "fault file")
+            .map_err(|e| format!("{e} (fix or delete that file)"))?;
         let file: FaultFile = toml::from_str(&text).map_err(|e| {
             format!(
-                "fault file {}: {e} (fix or delete that file)",
-                path.display()
+                "fault file {}: {} (fix or delete that file)",
+                path.display(),
+                crate::util::toml_error(&text, &e)
             )
         })?;
         for r in &file.fault {
@@ -291,58 +294,166 @@ fn next_unit(state: &mut u64) -> f64 {
     (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The call trace sink.
-#[derive(Debug)]
-pub(crate) struct Trace {
-    file: Mutex<std::fs::File>,
+// ---- the call trace ------------------------------------------------------------
+//
+// One sink per process, not per module: calls made before `C_Initialize` or
+// after `C_Finalize` are traced too. `TOKENEMU_TRACE` is looked up at the first
+// traced call and again whenever a module is built (`C_Initialize`, or a
+// direct `Module::new`), so a process may point it at a new file between runs.
+// With no trace, the cost per call is one atomic load and a branch.
+
+const TRACE_UNRESOLVED: u8 = 0;
+const TRACE_OFF: u8 = 1;
+const TRACE_ON: u8 = 2;
+static TRACE_STATE: AtomicU8 = AtomicU8::new(TRACE_UNRESOLVED);
+static TRACE_FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// Whether calls are being traced.
+#[inline]
+pub fn tracing() -> bool {
+    match TRACE_STATE.load(Ordering::Acquire) {
+        TRACE_OFF => false,
+        TRACE_ON => true,
+        _ => resolve_trace_lazily(),
+    }
 }
 
-impl Trace {
-    /// The trace named by `TOKENEMU_TRACE`, if any.
-    pub(crate) fn from_env() -> Result<Option<Trace>> {
-        let Some(path) = std::env::var_os(TRACE_ENV).filter(|p| !p.is_empty()) else {
-            return Ok(None);
-        };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| {
-                Error::Config(format!(
-                    "cannot open trace file {}: {e}",
-                    std::path::Path::new(&path).display()
-                ))
-            })?;
-        Ok(Some(Trace {
-            file: Mutex::new(file),
-        }))
-    }
+#[cold]
+fn resolve_trace_lazily() -> bool {
+    // A file that cannot be opened here is not reported here: building the
+    // module (`C_Initialize`) opens it again and fails with the reason, once.
+    let _ = reopen_trace();
+    TRACE_STATE.load(Ordering::Acquire) == TRACE_ON
+}
 
-    pub(crate) fn record(
-        &self,
-        function: &str,
-        args: serde_json::Value,
-        rv: CK_RV,
-        took: Duration,
-    ) {
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
-        let line = serde_json::json!({
-            "ts_us": ts,
-            "pid": std::process::id(),
-            "thread": format!("{:?}", std::thread::current().id()),
-            "function": function,
-            "args": args,
-            "rv": crate::names::rv_name(rv),
-            "us": took.as_micros(),
-        });
-        let mut f = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+fn trace_file() -> std::sync::MutexGuard<'static, Option<std::fs::File>> {
+    TRACE_FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// (Re)opens the trace file `TOKENEMU_TRACE` names now, or stops tracing if
+/// it is unset. The file is opened anew even when the name is unchanged: a
+/// run that deleted the old file gets a new one, not writes into the
+/// unlinked inode.
+pub fn reopen_trace() -> Result<()> {
+    let mut file = trace_file();
+    let Some(path) = std::env::var_os(TRACE_ENV).filter(|p| !p.is_empty()) else {
+        *file = None;
+        TRACE_STATE.store(TRACE_OFF, Ordering::Release);
+        return Ok(());
+    };
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(f) => {
+            *file = Some(f);
+            TRACE_STATE.store(TRACE_ON, Ordering::Release);
+            Ok(())
+        }
+        Err(e) => {
+            *file = None;
+            TRACE_STATE.store(TRACE_OFF, Ordering::Release);
+            Err(Error::Config(format!(
+                "cannot open trace file {} ({TRACE_ENV}): {e}",
+                std::path::Path::new(&path).display()
+            )))
+        }
+    }
+}
+
+/// Appends one call to the trace, if there is one.
+fn record(function: &str, args: serde_json::Value, rv: CK_RV, took: Duration) {
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let line = serde_json::json!({
+        "ts_us": ts,
+        "pid": std::process::id(),
+        "thread": format!("{:?}", std::thread::current().id()),
+        "function": function,
+        "args": args,
+        "rv": crate::names::rv_name(rv),
+        "us": took.as_micros(),
+    });
+    if let Some(f) = trace_file().as_mut() {
         // One write per line, so lines from several processes do not interleave.
         let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+thread_local! {
+    /// The arguments the core decoded (templates, mechanism names, PIN
+    /// lengths) for the C call this thread is in, if the C boundary is
+    /// tracing one.
+    static CALL_ARGS: RefCell<Option<serde_json::Map<String, serde_json::Value>>> =
+        const { RefCell::new(None) };
+}
+
+/// One C call being traced. The C boundary begins it before the call and
+/// finishes it after, with the `CK_RV` the caller gets, so every exported
+/// function writes exactly one line, whether or not it reached the core.
+#[derive(Debug)]
+pub struct TracedCall {
+    start: Instant,
+}
+
+impl TracedCall {
+    /// Starts a traced call, if calls are traced.
+    #[inline]
+    pub fn begin() -> Option<TracedCall> {
+        tracing().then(Self::begin_always)
+    }
+
+    /// Starts the clock whether or not calls are traced yet: for
+    /// `C_Initialize`, which may open the trace file itself.
+    pub fn begin_always() -> TracedCall {
+        CALL_ARGS.with(|a| *a.borrow_mut() = Some(serde_json::Map::new()));
+        TracedCall {
+            start: Instant::now(),
+        }
+    }
+
+    /// Writes the call's line: `args` are the raw arguments the boundary saw
+    /// (an object; built only now), joined by what the core decoded.
+    pub fn finish(self, function: &str, args: impl FnOnce() -> serde_json::Value, rv: CK_RV) {
+        let decoded = CALL_ARGS.with(|a| a.borrow_mut().take());
+        if !tracing() {
+            return;
+        }
+        let mut all = match args() {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        // The raw value wins where both name one (C_GenerateRandom's core
+        // calls see 64 KiB chunks, the caller asked for the whole length).
+        for (k, v) in decoded.unwrap_or_default() {
+            all.entry(k).or_insert(v);
+        }
+        record(
+            function,
+            serde_json::Value::Object(all),
+            rv,
+            self.start.elapsed(),
+        );
+    }
+}
+
+/// A core call is done (`ModuleState::hooked`): inside a traced C call its
+/// arguments join that call's line; a direct user of `Module` (the `tokenemu
+/// token` commands) gets a line of its own.
+pub(crate) fn core_call_traced(function: &str, args: serde_json::Value, rv: CK_RV, took: Duration) {
+    let args = CALL_ARGS.with(|a| match (a.borrow_mut().as_mut(), args) {
+        (Some(call), serde_json::Value::Object(m)) => {
+            call.extend(m);
+            None
+        }
+        (_, args) => Some(args),
+    });
+    if let Some(args) = args {
+        record(function, args, rv, took);
     }
 }
 

@@ -27,7 +27,7 @@ pub struct Module {
 impl Module {
     /// Trace arguments, built only when a trace is being written.
     fn args(&self, f: impl FnOnce() -> serde_json::Value) -> Option<serde_json::Value> {
-        self.inner.tracing().then(f)
+        crate::hooks::tracing().then(f)
     }
 
     /// Runs one PKCS#11 call with the injected faults, the latency model and

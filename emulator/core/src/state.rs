@@ -16,7 +16,7 @@ use crate::api::{AttrLookup, OpKind, OutSpec, Output};
 use crate::ck::*;
 use crate::config::{Config, SlotConfig};
 use crate::error::{Error, Result};
-use crate::hooks::{apply_latency, CallClock, Fired, SlotFaults, Target, Trace};
+use crate::hooks::{apply_latency, CallClock, Fired, SlotFaults, Target};
 use crate::mechanism::params::Mechanism;
 use crate::mechanism::registry;
 use crate::object::attribute::{AttrMap, AttrMapExt, Attribute, Template};
@@ -115,7 +115,6 @@ pub struct ModuleState {
     slots: Vec<Slot>,
     /// Some slot injects faults or emulates latency.
     hooks_active: bool,
-    trace: Option<Trace>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<SessionCell>>>,
     handles: Arc<AtomicU64>,
 }
@@ -173,20 +172,17 @@ impl ModuleState {
             });
         }
         let hooks_active = slots.iter().any(|s| s.faults.is_some() || s.config.latency);
+        // Each new module looks at TOKENEMU_TRACE again (see `hooks`).
+        crate::hooks::reopen_trace()?;
         Ok(ModuleState {
             slots,
             hooks_active,
-            trace: Trace::from_env()?,
             sessions: RwLock::new(HashMap::new()),
             handles,
         })
     }
 
     // ---- hooks (trace, faults, latency) ----------------------------------------
-
-    pub(crate) fn tracing(&self) -> bool {
-        self.trace.is_some()
-    }
 
     fn slot_for(&self, target: Target) -> Option<usize> {
         match target {
@@ -202,7 +198,7 @@ impl ModuleState {
         args: Option<serde_json::Value>,
         f: impl FnOnce() -> Result<R>,
     ) -> Result<R> {
-        if !self.hooks_active && self.trace.is_none() {
+        if !self.hooks_active && !crate::hooks::tracing() {
             return f();
         }
         let clock = CallClock::start();
@@ -235,9 +231,9 @@ impl ModuleState {
         if let Some(i) = slot.filter(|i| self.slots[*i].config.latency) {
             apply_latency(&self.slots[i].config.profile.latency, function, &clock);
         }
-        if let (Some(trace), Some(args)) = (&self.trace, args) {
+        if let Some(args) = args {
             let rv = r.as_ref().map_or_else(Error::rv, |_| CKR_OK);
-            trace.record(function, args, rv, clock.elapsed());
+            crate::hooks::core_call_traced(function, args, rv, clock.elapsed());
         }
         r
     }

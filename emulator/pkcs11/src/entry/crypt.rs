@@ -205,7 +205,7 @@ pub unsafe extern "C" fn C_EncryptInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_EncryptInit, |m| unsafe {
+    entry!(C_EncryptInit(session = hSession, key = hKey), |m| unsafe {
         init(&m, OpKind::Encrypt, hSession, pMechanism, Some(hKey))
     })
 }
@@ -219,16 +219,18 @@ pub unsafe extern "C" fn C_Encrypt(
     pEncryptedData: CK_BYTE_PTR,
     pulEncryptedDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_Encrypt, |m| unsafe {
-        single(
-            &m,
-            OpKind::Encrypt,
-            hSession,
-            (pData, ulDataLen),
-            pEncryptedData,
-            pulEncryptedDataLen,
-        )
+    entry!(C_Encrypt(session = hSession, data_len = ulDataLen), |m| {
+        // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+        unsafe {
+            single(
+                &m,
+                OpKind::Encrypt,
+                hSession,
+                (pData, ulDataLen),
+                pEncryptedData,
+                pulEncryptedDataLen,
+            )
+        }
     })
 }
 
@@ -241,17 +243,22 @@ pub unsafe extern "C" fn C_EncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_EncryptUpdate, |m| unsafe {
-        update_out(
-            &m,
-            OpKind::Encrypt,
-            hSession,
-            (pPart, ulPartLen),
-            pEncryptedPart,
-            pulEncryptedPartLen,
-        )
-    })
+    entry!(
+        C_EncryptUpdate(session = hSession, data_len = ulPartLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                update_out(
+                    &m,
+                    OpKind::Encrypt,
+                    hSession,
+                    (pPart, ulPartLen),
+                    pEncryptedPart,
+                    pulEncryptedPartLen,
+                )
+            }
+        }
+    )
 }
 
 /// `C_EncryptFinal` (§5.8.4).
@@ -262,7 +269,7 @@ pub unsafe extern "C" fn C_EncryptFinal(
     pulLastEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
     // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_EncryptFinal, |m| unsafe {
+    entry!(C_EncryptFinal(session = hSession), |m| unsafe {
         final_out(
             &m,
             OpKind::Encrypt,
@@ -283,7 +290,7 @@ pub unsafe extern "C" fn C_DecryptInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_DecryptInit, |m| unsafe {
+    entry!(C_DecryptInit(session = hSession, key = hKey), |m| unsafe {
         init(&m, OpKind::Decrypt, hSession, pMechanism, Some(hKey))
     })
 }
@@ -297,17 +304,22 @@ pub unsafe extern "C" fn C_Decrypt(
     pData: CK_BYTE_PTR,
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_Decrypt, |m| unsafe {
-        single(
-            &m,
-            OpKind::Decrypt,
-            hSession,
-            (pEncryptedData, ulEncryptedDataLen),
-            pData,
-            pulDataLen,
-        )
-    })
+    entry!(
+        C_Decrypt(session = hSession, data_len = ulEncryptedDataLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                single(
+                    &m,
+                    OpKind::Decrypt,
+                    hSession,
+                    (pEncryptedData, ulEncryptedDataLen),
+                    pData,
+                    pulDataLen,
+                )
+            }
+        }
+    )
 }
 
 /// `C_DecryptUpdate` (§5.9.3).
@@ -319,17 +331,22 @@ pub unsafe extern "C" fn C_DecryptUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_DecryptUpdate, |m| unsafe {
-        update_out(
-            &m,
-            OpKind::Decrypt,
-            hSession,
-            (pEncryptedPart, ulEncryptedPartLen),
-            pPart,
-            pulPartLen,
-        )
-    })
+    entry!(
+        C_DecryptUpdate(session = hSession, data_len = ulEncryptedPartLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                update_out(
+                    &m,
+                    OpKind::Decrypt,
+                    hSession,
+                    (pEncryptedPart, ulEncryptedPartLen),
+                    pPart,
+                    pulPartLen,
+                )
+            }
+        }
+    )
 }
 
 /// `C_DecryptFinal` (§5.9.4).
@@ -340,7 +357,7 @@ pub unsafe extern "C" fn C_DecryptFinal(
     pulLastPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
     // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_DecryptFinal, |m| unsafe {
+    entry!(C_DecryptFinal(session = hSession), |m| unsafe {
         final_out(&m, OpKind::Decrypt, hSession, pLastPart, pulLastPartLen)
     })
 }
@@ -354,7 +371,7 @@ pub unsafe extern "C" fn C_DigestInit(
     pMechanism: CK_MECHANISM_PTR,
 ) -> CK_RV {
     // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_DigestInit, |m| unsafe {
+    entry!(C_DigestInit(session = hSession), |m| unsafe {
         init(&m, OpKind::Digest, hSession, pMechanism, None)
     })
 }
@@ -368,16 +385,18 @@ pub unsafe extern "C" fn C_Digest(
     pDigest: CK_BYTE_PTR,
     pulDigestLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_Digest, |m| unsafe {
-        single(
-            &m,
-            OpKind::Digest,
-            hSession,
-            (pData, ulDataLen),
-            pDigest,
-            pulDigestLen,
-        )
+    entry!(C_Digest(session = hSession, data_len = ulDataLen), |m| {
+        // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+        unsafe {
+            single(
+                &m,
+                OpKind::Digest,
+                hSession,
+                (pData, ulDataLen),
+                pDigest,
+                pulDigestLen,
+            )
+        }
     })
 }
 
@@ -388,16 +407,20 @@ pub unsafe extern "C" fn C_DigestUpdate(
     pPart: CK_BYTE_PTR,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: the buffer holds ulPartLen bytes (caller's contract).
-    entry!(C_DigestUpdate, |m| unsafe {
-        update_in(&m, OpKind::Digest, hSession, pPart, ulPartLen)
-    })
+    entry!(
+        C_DigestUpdate(session = hSession, data_len = ulPartLen),
+        |m| {
+            // SAFETY: the buffer holds ulPartLen bytes (caller's contract).
+            unsafe { update_in(&m, OpKind::Digest, hSession, pPart, ulPartLen) }
+        }
+    )
 }
 
 /// `C_DigestKey` (§5.10.4).
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
-    entry!(C_DigestKey, |m| m.digest_key(hSession, hKey))
+    entry!(C_DigestKey(session = hSession, key = hKey), |m| m
+        .digest_key(hSession, hKey))
 }
 
 /// `C_DigestFinal` (§5.10.5).
@@ -408,7 +431,7 @@ pub unsafe extern "C" fn C_DigestFinal(
     pulDigestLen: CK_ULONG_PTR,
 ) -> CK_RV {
     // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_DigestFinal, |m| unsafe {
+    entry!(C_DigestFinal(session = hSession), |m| unsafe {
         final_out(&m, OpKind::Digest, hSession, pDigest, pulDigestLen)
     })
 }
@@ -423,7 +446,7 @@ pub unsafe extern "C" fn C_SignInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_SignInit, |m| unsafe {
+    entry!(C_SignInit(session = hSession, key = hKey), |m| unsafe {
         init(&m, OpKind::Sign, hSession, pMechanism, Some(hKey))
     })
 }
@@ -437,16 +460,18 @@ pub unsafe extern "C" fn C_Sign(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_Sign, |m| unsafe {
-        single(
-            &m,
-            OpKind::Sign,
-            hSession,
-            (pData, ulDataLen),
-            pSignature,
-            pulSignatureLen,
-        )
+    entry!(C_Sign(session = hSession, data_len = ulDataLen), |m| {
+        // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+        unsafe {
+            single(
+                &m,
+                OpKind::Sign,
+                hSession,
+                (pData, ulDataLen),
+                pSignature,
+                pulSignatureLen,
+            )
+        }
     })
 }
 
@@ -457,10 +482,13 @@ pub unsafe extern "C" fn C_SignUpdate(
     pPart: CK_BYTE_PTR,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: the buffer holds ulPartLen bytes (caller's contract).
-    entry!(C_SignUpdate, |m| unsafe {
-        update_in(&m, OpKind::Sign, hSession, pPart, ulPartLen)
-    })
+    entry!(
+        C_SignUpdate(session = hSession, data_len = ulPartLen),
+        |m| {
+            // SAFETY: the buffer holds ulPartLen bytes (caller's contract).
+            unsafe { update_in(&m, OpKind::Sign, hSession, pPart, ulPartLen) }
+        }
+    )
 }
 
 /// `C_SignFinal` (§5.11.4).
@@ -471,7 +499,7 @@ pub unsafe extern "C" fn C_SignFinal(
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
     // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_SignFinal, |m| unsafe {
+    entry!(C_SignFinal(session = hSession), |m| unsafe {
         final_out(&m, OpKind::Sign, hSession, pSignature, pulSignatureLen)
     })
 }
@@ -483,9 +511,9 @@ pub unsafe extern "C" fn C_SignRecoverInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_SignRecoverInit, |m| unsafe {
-        init(&m, OpKind::SignRecover, hSession, pMechanism, Some(hKey))
+    entry!(C_SignRecoverInit(session = hSession, key = hKey), |m| {
+        // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+        unsafe { init(&m, OpKind::SignRecover, hSession, pMechanism, Some(hKey)) }
     })
 }
 
@@ -498,17 +526,22 @@ pub unsafe extern "C" fn C_SignRecover(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_SignRecover, |m| unsafe {
-        single(
-            &m,
-            OpKind::SignRecover,
-            hSession,
-            (pData, ulDataLen),
-            pSignature,
-            pulSignatureLen,
-        )
-    })
+    entry!(
+        C_SignRecover(session = hSession, data_len = ulDataLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                single(
+                    &m,
+                    OpKind::SignRecover,
+                    hSession,
+                    (pData, ulDataLen),
+                    pSignature,
+                    pulSignatureLen,
+                )
+            }
+        }
+    )
 }
 
 // ---- §5.12 verifying signatures and MACs -------------------------------------
@@ -521,7 +554,7 @@ pub unsafe extern "C" fn C_VerifyInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_VerifyInit, |m| unsafe {
+    entry!(C_VerifyInit(session = hSession, key = hKey), |m| unsafe {
         init(&m, OpKind::Verify, hSession, pMechanism, Some(hKey))
     })
 }
@@ -535,15 +568,22 @@ pub unsafe extern "C" fn C_Verify(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    entry!(C_Verify, |m| {
-        // SAFETY: both buffers hold their lengths in bytes (caller's contract).
-        let both = unsafe {
-            ptr::bytes(pData, ulDataLen)
-                .and_then(|data| Ok((data, ptr::bytes(pSignature, ulSignatureLen)?)))
-        };
-        let (data, sig) = ending(&m, OpKind::Verify, hSession, both)?;
-        m.verify(hSession, data, sig)
-    })
+    entry!(
+        C_Verify(
+            session = hSession,
+            data_len = ulDataLen,
+            signature_len = ulSignatureLen
+        ),
+        |m| {
+            // SAFETY: both buffers hold their lengths in bytes (caller's contract).
+            let both = unsafe {
+                ptr::bytes(pData, ulDataLen)
+                    .and_then(|data| Ok((data, ptr::bytes(pSignature, ulSignatureLen)?)))
+            };
+            let (data, sig) = ending(&m, OpKind::Verify, hSession, both)?;
+            m.verify(hSession, data, sig)
+        }
+    )
 }
 
 /// `C_VerifyUpdate` (§5.12.3).
@@ -553,10 +593,13 @@ pub unsafe extern "C" fn C_VerifyUpdate(
     pPart: CK_BYTE_PTR,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: the buffer holds ulPartLen bytes (caller's contract).
-    entry!(C_VerifyUpdate, |m| unsafe {
-        update_in(&m, OpKind::Verify, hSession, pPart, ulPartLen)
-    })
+    entry!(
+        C_VerifyUpdate(session = hSession, data_len = ulPartLen),
+        |m| {
+            // SAFETY: the buffer holds ulPartLen bytes (caller's contract).
+            unsafe { update_in(&m, OpKind::Verify, hSession, pPart, ulPartLen) }
+        }
+    )
 }
 
 /// `C_VerifyFinal` (§5.12.4).
@@ -566,11 +609,14 @@ pub unsafe extern "C" fn C_VerifyFinal(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    entry!(C_VerifyFinal, |m| {
-        // SAFETY: the buffer holds ulSignatureLen bytes (caller's contract).
-        let sig = unsafe { ptr::bytes(pSignature, ulSignatureLen) }?;
-        m.verify_final(hSession, sig)
-    })
+    entry!(
+        C_VerifyFinal(session = hSession, signature_len = ulSignatureLen),
+        |m| {
+            // SAFETY: the buffer holds ulSignatureLen bytes (caller's contract).
+            let sig = unsafe { ptr::bytes(pSignature, ulSignatureLen) }?;
+            m.verify_final(hSession, sig)
+        }
+    )
 }
 
 /// `C_VerifyRecoverInit` (§5.12.5).
@@ -580,9 +626,9 @@ pub unsafe extern "C" fn C_VerifyRecoverInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_VerifyRecoverInit, |m| unsafe {
-        init(&m, OpKind::VerifyRecover, hSession, pMechanism, Some(hKey))
+    entry!(C_VerifyRecoverInit(session = hSession, key = hKey), |m| {
+        // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+        unsafe { init(&m, OpKind::VerifyRecover, hSession, pMechanism, Some(hKey)) }
     })
 }
 
@@ -595,17 +641,22 @@ pub unsafe extern "C" fn C_VerifyRecover(
     pData: CK_BYTE_PTR,
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_VerifyRecover, |m| unsafe {
-        single(
-            &m,
-            OpKind::VerifyRecover,
-            hSession,
-            (pSignature, ulSignatureLen),
-            pData,
-            pulDataLen,
-        )
-    })
+    entry!(
+        C_VerifyRecover(session = hSession, signature_len = ulSignatureLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                single(
+                    &m,
+                    OpKind::VerifyRecover,
+                    hSession,
+                    (pSignature, ulSignatureLen),
+                    pData,
+                    pulDataLen,
+                )
+            }
+        }
+    )
 }
 
 // ---- §5.13 dual-function cryptographic functions -----------------------------
@@ -619,17 +670,22 @@ pub unsafe extern "C" fn C_DigestEncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_DigestEncryptUpdate, |m| unsafe {
-        encrypt_then(
-            &m,
-            OpKind::Digest,
-            hSession,
-            (pPart, ulPartLen),
-            pEncryptedPart,
-            pulEncryptedPartLen,
-        )
-    })
+    entry!(
+        C_DigestEncryptUpdate(session = hSession, data_len = ulPartLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                encrypt_then(
+                    &m,
+                    OpKind::Digest,
+                    hSession,
+                    (pPart, ulPartLen),
+                    pEncryptedPart,
+                    pulEncryptedPartLen,
+                )
+            }
+        }
+    )
 }
 
 /// `C_DecryptDigestUpdate` (§5.13.2): decrypt, then digest the plaintext.
@@ -641,17 +697,22 @@ pub unsafe extern "C" fn C_DecryptDigestUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_DecryptDigestUpdate, |m| unsafe {
-        decrypt_then(
-            &m,
-            OpKind::Digest,
-            hSession,
-            (pEncryptedPart, ulEncryptedPartLen),
-            pPart,
-            pulPartLen,
-        )
-    })
+    entry!(
+        C_DecryptDigestUpdate(session = hSession, data_len = ulEncryptedPartLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                decrypt_then(
+                    &m,
+                    OpKind::Digest,
+                    hSession,
+                    (pEncryptedPart, ulEncryptedPartLen),
+                    pPart,
+                    pulPartLen,
+                )
+            }
+        }
+    )
 }
 
 /// `C_SignEncryptUpdate` (§5.13.3): encrypt, then sign the plaintext.
@@ -663,17 +724,22 @@ pub unsafe extern "C" fn C_SignEncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_SignEncryptUpdate, |m| unsafe {
-        encrypt_then(
-            &m,
-            OpKind::Sign,
-            hSession,
-            (pPart, ulPartLen),
-            pEncryptedPart,
-            pulEncryptedPartLen,
-        )
-    })
+    entry!(
+        C_SignEncryptUpdate(session = hSession, data_len = ulPartLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                encrypt_then(
+                    &m,
+                    OpKind::Sign,
+                    hSession,
+                    (pPart, ulPartLen),
+                    pEncryptedPart,
+                    pulEncryptedPartLen,
+                )
+            }
+        }
+    )
 }
 
 /// `C_DecryptVerifyUpdate` (§5.13.4): decrypt, then verify the plaintext.
@@ -685,15 +751,20 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
-    entry!(C_DecryptVerifyUpdate, |m| unsafe {
-        decrypt_then(
-            &m,
-            OpKind::Verify,
-            hSession,
-            (pEncryptedPart, ulEncryptedPartLen),
-            pPart,
-            pulPartLen,
-        )
-    })
+    entry!(
+        C_DecryptVerifyUpdate(session = hSession, data_len = ulEncryptedPartLen),
+        |m| {
+            // SAFETY: buffers follow the PKCS#11 conventions (caller's contract).
+            unsafe {
+                decrypt_then(
+                    &m,
+                    OpKind::Verify,
+                    hSession,
+                    (pEncryptedPart, ulEncryptedPartLen),
+                    pPart,
+                    pulPartLen,
+                )
+            }
+        }
+    )
 }

@@ -13,7 +13,13 @@ use crate::state;
 /// (see `state.rs` for locking and fork rules).
 #[no_mangle]
 pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
-    entry!(C_Initialize, || {
+    let trace_args = || {
+        crate::boundary::trace_args([(
+            "init_args",
+            serde_json::json!(if pInitArgs.is_null() { "NULL" } else { "given" }),
+        )])
+    };
+    crate::boundary::guard_initialize(trace_args, || {
         // SAFETY: the spec defines pInitArgs as NULL or a CK_C_INITIALIZE_ARGS.
         let args = unsafe { ptr::read_opt(pInitArgs as *const CK_C_INITIALIZE_ARGS) }?;
         state::initialize(args.as_ref())
@@ -23,7 +29,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
 /// `C_Finalize` (§5.4.2): `pReserved` must be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
-    entry!(C_Finalize, || {
+    entry!(C_Finalize(), || {
         if !pReserved.is_null() {
             return Err(tokenemu_core::Error::ArgumentsBad("pReserved must be NULL"));
         }
@@ -35,7 +41,7 @@ pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
 /// list: reports Cryptoki version 2.40.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetInfo(pInfo: CK_INFO_PTR) -> CK_RV {
-    entry!(C_GetInfo, |m| {
+    entry!(C_GetInfo(), |m| {
         ptr::non_null(pInfo)?;
         // SAFETY: pInfo is a caller-provided CK_INFO (checked non-NULL).
         unsafe { ptr::write(pInfo, m.info(fl::VERSION_240)) }
@@ -44,7 +50,7 @@ pub unsafe extern "C" fn C_GetInfo(pInfo: CK_INFO_PTR) -> CK_RV {
 
 /// `C_GetInfo` in the 3.0 function list: reports Cryptoki version 3.0.
 pub unsafe extern "C" fn get_info_v3(pInfo: CK_INFO_PTR) -> CK_RV {
-    entry!(C_GetInfo, |m| {
+    entry!(C_GetInfo(), |m| {
         ptr::non_null(pInfo)?;
         // SAFETY: as in C_GetInfo.
         unsafe { ptr::write(pInfo, m.info(fl::VERSION_300)) }
@@ -54,7 +60,7 @@ pub unsafe extern "C" fn get_info_v3(pInfo: CK_INFO_PTR) -> CK_RV {
 /// `C_GetFunctionList` (§5.4.4): the 2.40 list. Works before `C_Initialize`.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: CK_FUNCTION_LIST_PTR_PTR) -> CK_RV {
-    entry!(C_GetFunctionList, || {
+    entry!(C_GetFunctionList(), || {
         let list = &FUNCTION_LIST_240 as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST;
         // SAFETY: ppFunctionList is NULL or a writable pointer slot.
         unsafe { ptr::write(ppFunctionList, list) }
@@ -68,7 +74,7 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     pInterfacesList: CK_INTERFACE_PTR,
     pulCount: CK_ULONG_PTR,
 ) -> CK_RV {
-    entry!(C_GetInterfaceList, || {
+    entry!(C_GetInterfaceList(), || {
         // SAFETY: pulCount is NULL or valid; pInterfacesList NULL or *pulCount entries.
         unsafe { ptr::write_list(&INTERFACES.0, pInterfacesList, pulCount) }
     })
@@ -84,7 +90,7 @@ pub unsafe extern "C" fn C_GetInterface(
     ppInterface: CK_INTERFACE_PTR_PTR,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    entry!(C_GetInterface, || {
+    entry!(C_GetInterface(flags = flags), || {
         ptr::non_null(ppInterface)?;
         // SAFETY: pInterfaceName is NULL or a NUL-terminated string.
         let name_ok = pInterfaceName.is_null() || unsafe { name_is_ours(pInterfaceName) };
@@ -119,7 +125,7 @@ unsafe fn name_is_ours(p: *const CK_UTF8CHAR) -> bool {
 /// `CKR_FUNCTION_NOT_PARALLEL`.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    entry!(C_GetFunctionStatus, |m| {
+    entry!(C_GetFunctionStatus(session = hSession), |m| {
         m.check_session(hSession)?;
         Err(Error::FunctionNotParallel)
     })
@@ -129,7 +135,7 @@ pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_
 /// `CKR_FUNCTION_NOT_PARALLEL`.
 #[no_mangle]
 pub unsafe extern "C" fn C_CancelFunction(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    entry!(C_CancelFunction, |m| {
+    entry!(C_CancelFunction(session = hSession), |m| {
         m.check_session(hSession)?;
         Err(Error::FunctionNotParallel)
     })

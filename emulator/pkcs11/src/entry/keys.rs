@@ -21,7 +21,7 @@ pub unsafe extern "C" fn C_GenerateKey(
     ulCount: CK_ULONG,
     phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
-    entry!(C_GenerateKey, |m| {
+    entry!(C_GenerateKey(session = hSession, count = ulCount), |m| {
         ptr::non_null(phKey)?;
         // SAFETY: pMechanism / pTemplate follow the PKCS#11 conventions.
         let (mech, t) = unsafe {
@@ -48,20 +48,28 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
     phPublicKey: CK_OBJECT_HANDLE_PTR,
     phPrivateKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
-    entry!(C_GenerateKeyPair, |m| {
-        ptr::non_null(phPublicKey)?;
-        ptr::non_null(phPrivateKey)?;
-        // SAFETY: pMechanism and both templates follow the PKCS#11 conventions.
-        let mech = unsafe { convert::mechanism(pMechanism) }?;
-        // SAFETY: as above.
-        let public = unsafe { convert::template(pPublicKeyTemplate, ulPublicKeyAttributeCount) }?;
-        // SAFETY: as above.
-        let private =
-            unsafe { convert::template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount) }?;
-        let (hpub, hpriv) = m.generate_key_pair(hSession, mech, public, private)?;
-        // SAFETY: both handle slots are caller-provided and non-NULL.
-        unsafe { ptr::write(phPublicKey, hpub).and_then(|()| ptr::write(phPrivateKey, hpriv)) }
-    })
+    entry!(
+        C_GenerateKeyPair(
+            session = hSession,
+            public_count = ulPublicKeyAttributeCount,
+            private_count = ulPrivateKeyAttributeCount
+        ),
+        |m| {
+            ptr::non_null(phPublicKey)?;
+            ptr::non_null(phPrivateKey)?;
+            // SAFETY: pMechanism and both templates follow the PKCS#11 conventions.
+            let mech = unsafe { convert::mechanism(pMechanism) }?;
+            // SAFETY: as above.
+            let public =
+                unsafe { convert::template(pPublicKeyTemplate, ulPublicKeyAttributeCount) }?;
+            // SAFETY: as above.
+            let private =
+                unsafe { convert::template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount) }?;
+            let (hpub, hpriv) = m.generate_key_pair(hSession, mech, public, private)?;
+            // SAFETY: both handle slots are caller-provided and non-NULL.
+            unsafe { ptr::write(phPublicKey, hpub).and_then(|()| ptr::write(phPrivateKey, hpriv)) }
+        }
+    )
 }
 
 /// Validates the session and the mechanism pointer of an unsupported key
@@ -86,15 +94,18 @@ unsafe fn no_such_mechanism(
 pub unsafe extern "C" fn C_WrapKey(
     hSession: CK_SESSION_HANDLE,
     pMechanism: CK_MECHANISM_PTR,
-    _hWrappingKey: CK_OBJECT_HANDLE,
-    _hKey: CK_OBJECT_HANDLE,
+    hWrappingKey: CK_OBJECT_HANDLE,
+    hKey: CK_OBJECT_HANDLE,
     _pWrappedKey: CK_BYTE_PTR,
     _pulWrappedKeyLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_WrapKey, |m| unsafe {
-        no_such_mechanism(&m, hSession, pMechanism)
-    })
+    entry!(
+        C_WrapKey(session = hSession, wrapping_key = hWrappingKey, key = hKey),
+        |m| {
+            // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+            unsafe { no_such_mechanism(&m, hSession, pMechanism) }
+        }
+    )
 }
 
 /// `C_UnwrapKey` (§5.14.4): no unwrapping mechanism → `CKR_MECHANISM_INVALID`.
@@ -102,17 +113,25 @@ pub unsafe extern "C" fn C_WrapKey(
 pub unsafe extern "C" fn C_UnwrapKey(
     hSession: CK_SESSION_HANDLE,
     pMechanism: CK_MECHANISM_PTR,
-    _hUnwrappingKey: CK_OBJECT_HANDLE,
+    hUnwrappingKey: CK_OBJECT_HANDLE,
     _pWrappedKey: CK_BYTE_PTR,
-    _ulWrappedKeyLen: CK_ULONG,
+    ulWrappedKeyLen: CK_ULONG,
     _pTemplate: CK_ATTRIBUTE_PTR,
-    _ulAttributeCount: CK_ULONG,
+    ulAttributeCount: CK_ULONG,
     _phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
-    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_UnwrapKey, |m| unsafe {
-        no_such_mechanism(&m, hSession, pMechanism)
-    })
+    entry!(
+        C_UnwrapKey(
+            session = hSession,
+            unwrapping_key = hUnwrappingKey,
+            wrapped_len = ulWrappedKeyLen,
+            count = ulAttributeCount
+        ),
+        |m| {
+            // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+            unsafe { no_such_mechanism(&m, hSession, pMechanism) }
+        }
+    )
 }
 
 /// `C_DeriveKey` (§5.14.5): no derivation mechanism → `CKR_MECHANISM_INVALID`.
@@ -120,15 +139,22 @@ pub unsafe extern "C" fn C_UnwrapKey(
 pub unsafe extern "C" fn C_DeriveKey(
     hSession: CK_SESSION_HANDLE,
     pMechanism: CK_MECHANISM_PTR,
-    _hBaseKey: CK_OBJECT_HANDLE,
+    hBaseKey: CK_OBJECT_HANDLE,
     _pTemplate: CK_ATTRIBUTE_PTR,
-    _ulAttributeCount: CK_ULONG,
+    ulAttributeCount: CK_ULONG,
     _phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
-    // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-    entry!(C_DeriveKey, |m| unsafe {
-        no_such_mechanism(&m, hSession, pMechanism)
-    })
+    entry!(
+        C_DeriveKey(
+            session = hSession,
+            base_key = hBaseKey,
+            count = ulAttributeCount
+        ),
+        |m| {
+            // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
+            unsafe { no_such_mechanism(&m, hSession, pMechanism) }
+        }
+    )
 }
 
 /// `C_SeedRandom` (§5.15.1).
@@ -138,11 +164,14 @@ pub unsafe extern "C" fn C_SeedRandom(
     pSeed: CK_BYTE_PTR,
     ulSeedLen: CK_ULONG,
 ) -> CK_RV {
-    entry!(C_SeedRandom, |m| {
-        // SAFETY: pSeed holds ulSeedLen bytes (NULL only with 0).
-        let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
-        m.seed_random(hSession, seed)
-    })
+    entry!(
+        C_SeedRandom(session = hSession, seed_len = ulSeedLen),
+        |m| {
+            // SAFETY: pSeed holds ulSeedLen bytes (NULL only with 0).
+            let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
+            m.seed_random(hSession, seed)
+        }
+    )
 }
 
 /// `C_GenerateRandom` (§5.15.2): filled in chunks of 64 KiB, so any length
@@ -153,22 +182,25 @@ pub unsafe extern "C" fn C_GenerateRandom(
     pRandomData: CK_BYTE_PTR,
     ulRandomLen: CK_ULONG,
 ) -> CK_RV {
-    entry!(C_GenerateRandom, |m| {
-        let len = ptr::to_usize(ulRandomLen)?;
-        if len > 0 {
-            ptr::non_null(pRandomData)?;
-        }
-        let mut off = 0;
-        loop {
-            let want = (len - off).min(RANDOM_CHUNK);
-            let chunk = m.generate_random(hSession, want)?;
-            let chunk = &chunk[..chunk.len().min(want)];
-            // SAFETY: pRandomData holds len bytes; off + chunk.len() ≤ len.
-            unsafe { ptr::copy_out(chunk, pRandomData.add(off)) };
-            off += chunk.len();
-            if off >= len || chunk.is_empty() {
-                return Ok(());
+    entry!(
+        C_GenerateRandom(session = hSession, len = ulRandomLen),
+        |m| {
+            let len = ptr::to_usize(ulRandomLen)?;
+            if len > 0 {
+                ptr::non_null(pRandomData)?;
+            }
+            let mut off = 0;
+            loop {
+                let want = (len - off).min(RANDOM_CHUNK);
+                let chunk = m.generate_random(hSession, want)?;
+                let chunk = &chunk[..chunk.len().min(want)];
+                // SAFETY: pRandomData holds len bytes; off + chunk.len() ≤ len.
+                unsafe { ptr::copy_out(chunk, pRandomData.add(off)) };
+                off += chunk.len();
+                if off >= len || chunk.is_empty() {
+                    return Ok(());
+                }
             }
         }
-    })
+    )
 }

@@ -12,12 +12,12 @@ use tokenemu_core::Error;
 use crate::boundary::entry;
 
 macro_rules! unsupported {
-    ($( $name:ident ( $($arg:ident : $ty:ty),* $(,)? ); )*) => {$(
+    ($( $name:ident ( $session:ident : $sty:ty $(, $arg:ident : $ty:ty)* $(,)? ); )*) => {$(
         #[doc = concat!("`", stringify!($name), "` (PKCS#11 3.0): not supported.")]
         #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> CK_RV {
+        pub unsafe extern "C" fn $name($session: $sty $(, $arg: $ty)*) -> CK_RV {
             $(let _ = $arg;)*
-            entry!($name, |_m| Err(Error::FunctionNotSupported(stringify!($name))))
+            entry!($name(session = $session), |_m| Err(Error::FunctionNotSupported(stringify!($name))))
         }
     )*};
 }

@@ -14,7 +14,7 @@ pub unsafe extern "C" fn C_GetSlotList(
     pSlotList: CK_SLOT_ID_PTR,
     pulCount: CK_ULONG_PTR,
 ) -> CK_RV {
-    entry!(C_GetSlotList, |m| {
+    entry!(C_GetSlotList(token_present = tokenPresent != 0), |m| {
         ptr::non_null(pulCount)?;
         let slots = m.slot_list(tokenPresent != 0);
         // SAFETY: pulCount valid; pSlotList NULL or *pulCount entries.
@@ -25,7 +25,7 @@ pub unsafe extern "C" fn C_GetSlotList(
 /// `C_GetSlotInfo` (§5.5.2).
 #[no_mangle]
 pub unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: CK_SLOT_INFO_PTR) -> CK_RV {
-    entry!(C_GetSlotInfo, |m| {
+    entry!(C_GetSlotInfo(slot = slotID), |m| {
         ptr::non_null(pInfo)?;
         let info = m.slot_info(slotID)?;
         // SAFETY: pInfo is a caller-provided CK_SLOT_INFO.
@@ -36,7 +36,7 @@ pub unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: CK_SLOT_INFO_P
 /// `C_GetTokenInfo` (§5.5.3).
 #[no_mangle]
 pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: CK_TOKEN_INFO_PTR) -> CK_RV {
-    entry!(C_GetTokenInfo, |m| {
+    entry!(C_GetTokenInfo(slot = slotID), |m| {
         ptr::non_null(pInfo)?;
         let info = m.token_info(slotID)?;
         // SAFETY: pInfo is a caller-provided CK_TOKEN_INFO.
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
     pSlot: CK_SLOT_ID_PTR,
     pReserved: CK_VOID_PTR,
 ) -> CK_RV {
-    entry!(C_WaitForSlotEvent, || {
+    entry!(C_WaitForSlotEvent(flags = flags), || {
         let (m, cancel) = state::module_and_cancel()?;
         if !pReserved.is_null() {
             return Err(Error::ArgumentsBad("pReserved must be NULL"));
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn C_GetMechanismList(
     pMechanismList: CK_MECHANISM_TYPE_PTR,
     pulCount: CK_ULONG_PTR,
 ) -> CK_RV {
-    entry!(C_GetMechanismList, |m| {
+    entry!(C_GetMechanismList(slot = slotID), |m| {
         ptr::non_null(pulCount)?;
         let mechs = m.mechanism_list(slotID)?;
         // SAFETY: pulCount valid; pMechanismList NULL or *pulCount entries.
@@ -87,12 +87,18 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
     type_: CK_MECHANISM_TYPE,
     pInfo: CK_MECHANISM_INFO_PTR,
 ) -> CK_RV {
-    entry!(C_GetMechanismInfo, |m| {
-        ptr::non_null(pInfo)?;
-        let info = m.mechanism_info(slotID, type_)?;
-        // SAFETY: pInfo is a caller-provided CK_MECHANISM_INFO.
-        unsafe { ptr::write(pInfo, info) }
-    })
+    entry!(
+        C_GetMechanismInfo(
+            slot = slotID,
+            mechanism = tokenemu_core::names::mechanism_name(type_)
+        ),
+        |m| {
+            ptr::non_null(pInfo)?;
+            let info = m.mechanism_info(slotID, type_)?;
+            // SAFETY: pInfo is a caller-provided CK_MECHANISM_INFO.
+            unsafe { ptr::write(pInfo, info) }
+        }
+    )
 }
 
 /// `C_InitToken` (§5.5.7): `pLabel` is 32 blank-padded bytes, not NUL-terminated.
@@ -103,13 +109,16 @@ pub unsafe extern "C" fn C_InitToken(
     ulPinLen: CK_ULONG,
     pLabel: CK_UTF8CHAR_PTR,
 ) -> CK_RV {
-    entry!(C_InitToken, |m| {
-        // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
-        let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
-        // SAFETY: pLabel is NULL or 32 readable bytes.
-        let label = unsafe { ptr::read(pLabel as *const [u8; 32]) }?;
-        m.init_token(slotID, pin, &label)
-    })
+    entry!(
+        C_InitToken(slot = slotID, pin = crate::boundary::secret_len(ulPinLen)),
+        |m| {
+            // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
+            let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
+            // SAFETY: pLabel is NULL or 32 readable bytes.
+            let label = unsafe { ptr::read(pLabel as *const [u8; 32]) }?;
+            m.init_token(slotID, pin, &label)
+        }
+    )
 }
 
 /// `C_InitPIN` (§5.5.8).
@@ -119,11 +128,17 @@ pub unsafe extern "C" fn C_InitPIN(
     pPin: CK_UTF8CHAR_PTR,
     ulPinLen: CK_ULONG,
 ) -> CK_RV {
-    entry!(C_InitPIN, |m| {
-        // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
-        let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
-        m.init_pin(hSession, pin)
-    })
+    entry!(
+        C_InitPIN(
+            session = hSession,
+            pin = crate::boundary::secret_len(ulPinLen)
+        ),
+        |m| {
+            // SAFETY: pPin holds ulPinLen bytes (NULL only with 0).
+            let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
+            m.init_pin(hSession, pin)
+        }
+    )
 }
 
 /// `C_SetPIN` (§5.5.9).
@@ -135,14 +150,21 @@ pub unsafe extern "C" fn C_SetPIN(
     pNewPin: CK_UTF8CHAR_PTR,
     ulNewLen: CK_ULONG,
 ) -> CK_RV {
-    entry!(C_SetPIN, |m| {
-        // SAFETY: each PIN pointer holds its length in bytes (NULL only with 0).
-        let (old, new) = unsafe {
-            (
-                ptr::bytes(pOldPin, ulOldLen)?,
-                ptr::bytes(pNewPin, ulNewLen)?,
-            )
-        };
-        m.set_pin(hSession, old, new)
-    })
+    entry!(
+        C_SetPIN(
+            session = hSession,
+            old_pin = crate::boundary::secret_len(ulOldLen),
+            new_pin = crate::boundary::secret_len(ulNewLen)
+        ),
+        |m| {
+            // SAFETY: each PIN pointer holds its length in bytes (NULL only with 0).
+            let (old, new) = unsafe {
+                (
+                    ptr::bytes(pOldPin, ulOldLen)?,
+                    ptr::bytes(pNewPin, ulNewLen)?,
+                )
+            };
+            m.set_pin(hSession, old, new)
+        }
+    )
 }
