@@ -58,3 +58,85 @@ fn trace_goes_to_the_file_without_pins() {
     }
     assert!(!text.contains("\u{1b}["), "ANSI colour codes in a log file");
 }
+
+/// Set in the child process of the log set-up tests.
+const LOG_CHILD_ENV: &str = "TOKENEMU_TEST_LOG_CHILD";
+
+/// Several calls into the module, in a fresh process (the subscriber is set
+/// up once per process). Runs only when re-executed by [`log_setup_stderr`].
+#[test]
+fn log_setup_child() {
+    if std::env::var_os(LOG_CHILD_ENV).is_none() {
+        return;
+    }
+    let raw = common::raw();
+    let mut info = std::mem::MaybeUninit::<cryptoki_sys::CK_INFO>::uninit();
+    for _ in 0..3 {
+        // SAFETY: NULL init args; info is a writable CK_INFO; NULL pReserved.
+        unsafe {
+            raw.C_Initialize(std::ptr::null_mut());
+            raw.C_GetInfo(info.as_mut_ptr());
+            raw.C_Finalize(std::ptr::null_mut());
+        }
+    }
+}
+
+/// Runs [`log_setup_child`] with `TOKENEMU_LOG`/`TOKENEMU_LOG_FILE` as
+/// given; returns its stderr.
+fn log_setup_stderr(log: Option<&str>, log_file: Option<&std::path::Path>) -> String {
+    let env = common::TestEnv::new(common::DEFAULT_SLOTS);
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["log_setup_child", "--exact", "--test-threads=1"])
+        .env(LOG_CHILD_ENV, "1")
+        .env("TOKENEMU_CONF", &env.conf)
+        .env_remove("TOKENEMU_LOG")
+        .env_remove("TOKENEMU_LOG_FILE");
+    if let Some(l) = log {
+        cmd.env("TOKENEMU_LOG", l);
+    }
+    if let Some(f) = log_file {
+        cmd.env("TOKENEMU_LOG_FILE", f);
+    }
+    let out = cmd.output().expect("run the child");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn an_invalid_log_filter_is_reported_once() {
+    let err = log_setup_stderr(Some("tokenemu=loud"), None);
+    let reports: Vec<&str> = err.lines().filter(|l| l.contains("TOKENEMU_LOG")).collect();
+    assert_eq!(reports.len(), 1, "{err}");
+    assert!(
+        reports[0].contains("TOKENEMU_LOG=\"tokenemu=loud\" is not a valid log filter")
+            && reports[0].contains("using the default filter \"warn\""),
+        "{err}"
+    );
+    // A good filter says nothing.
+    let err = log_setup_stderr(Some("warn,tokenemu_core=info"), None);
+    assert!(!err.contains("TOKENEMU_LOG"), "{err}");
+}
+
+#[test]
+fn an_unwritable_log_file_is_reported_once_and_logging_goes_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-such-dir").join("tokenemu.log");
+    // `debug` so the log itself shows up on stderr after the report.
+    let err = log_setup_stderr(Some("debug"), Some(&file));
+    let reports: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("TOKENEMU_LOG_FILE"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{err}");
+    assert!(
+        reports[0].contains(&file.display().to_string())
+            && reports[0].contains("No such file or directory")
+            && reports[0].contains("logging to stderr instead"),
+        "{err}"
+    );
+    assert!(
+        err.contains("C_Initialize"),
+        "the log went to stderr: {err}"
+    );
+    assert!(!file.exists());
+}

@@ -53,11 +53,32 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
 /// no Rust name for, which is noise for `tokenemu list`.
 pub const DEFAULT_LOG_FILTER: &str = "warn,cryptoki::mechanism=off";
 
-/// Sets up logging to stderr, filtered by `TOKENEMU_LOG`.
+/// Sets up logging to stderr, filtered by `TOKENEMU_LOG`. A filter that does
+/// not parse is reported once, here, and then taken out of the environment:
+/// the emulator module this process may load falls back to its default
+/// quietly instead of saying the same thing again.
 pub fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    use std::io::{IsTerminal, Write};
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var_os(LOG_ENV).filter(|v| !v.is_empty()) {
+        None => EnvFilter::new(DEFAULT_LOG_FILTER),
+        Some(value) => match value.to_str().map(EnvFilter::try_new) {
+            Some(Ok(f)) => f,
+            bad => {
+                let why = match bad {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "not valid UTF-8".to_owned(),
+                };
+                // Not eprintln!: a closed stderr must not panic.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tokenemu: {LOG_ENV}={value:?} is not a valid log filter ({why}); using the default filter {DEFAULT_LOG_FILTER:?}"
+                );
+                std::env::remove_var(LOG_ENV);
+                EnvFilter::new(DEFAULT_LOG_FILTER)
+            }
+        },
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

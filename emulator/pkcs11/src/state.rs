@@ -129,32 +129,54 @@ pub fn finalize() -> Result<()> {
     }
 }
 
+/// The environment variable holding the log filter.
+pub const LOG_ENV: &str = "TOKENEMU_LOG";
+/// The environment variable naming the log file.
+pub const LOG_FILE_ENV: &str = "TOKENEMU_LOG_FILE";
+/// The log filter when `TOKENEMU_LOG` is unset or unusable.
+const DEFAULT_LOG_FILTER: &str = "warn";
+
 /// Installs the `tracing` subscriber once per process.
 ///
 /// - `TOKENEMU_LOG`: an `EnvFilter` directive (`debug`, `tokenemu_core=trace`,
 ///   …); default `warn`.
 /// - `TOKENEMU_LOG_FILE`: append to this file instead of stderr.
 ///
+/// A filter that does not parse, or a log file that cannot be opened, is
+/// reported once on stderr (the log cannot carry the news about itself) and
+/// logging goes on with the default filter, or to stderr.
+///
 /// If the host application already installed a global subscriber, ours is
 /// silently not installed and events go to the host's.
 pub fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        use tracing_subscriber::EnvFilter;
-        let filter = std::env::var("TOKENEMU_LOG")
-            .ok()
-            .and_then(|s| EnvFilter::try_new(s).ok())
-            .unwrap_or_else(|| EnvFilter::new("warn"));
+        let (filter, filter_problem) = log_filter(std::env::var_os(LOG_ENV));
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(true);
-        let file = std::env::var_os("TOKENEMU_LOG_FILE").and_then(|p| {
-            std::fs::OpenOptions::new()
+        let (file, file_problem) = match std::env::var_os(LOG_FILE_ENV).filter(|p| !p.is_empty()) {
+            None => (None, None),
+            Some(path) => match std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(p)
-                .ok()
-        });
+                .open(&path)
+            {
+                Ok(f) => (Some(f), None),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "{LOG_FILE_ENV}: cannot open {} ({e}); logging to stderr instead",
+                        std::path::Path::new(&path).display()
+                    )),
+                ),
+            },
+        };
+        for problem in [filter_problem, file_problem].into_iter().flatten() {
+            use std::io::Write;
+            // Not eprintln!: a host with a closed stderr must not see a panic.
+            let _ = writeln!(std::io::stderr(), "tokenemu: {problem}");
+        }
         let _ = match file {
             Some(f) => builder
                 .with_ansi(false)
@@ -170,6 +192,35 @@ pub fn init_logging() {
             }
         };
     });
+}
+
+/// The log filter `TOKENEMU_LOG` asks for, and what is wrong with it if it
+/// cannot be used.
+fn log_filter(
+    value: Option<std::ffi::OsString>,
+) -> (tracing_subscriber::EnvFilter, Option<String>) {
+    use tracing_subscriber::EnvFilter;
+    let default = || EnvFilter::new(DEFAULT_LOG_FILTER);
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return (default(), None);
+    };
+    let Some(text) = value.to_str() else {
+        return (
+            default(),
+            Some(format!(
+                "{LOG_ENV} is not valid UTF-8; using the default filter {DEFAULT_LOG_FILTER:?}"
+            )),
+        );
+    };
+    match EnvFilter::try_new(text) {
+        Ok(f) => (f, None),
+        Err(e) => (
+            default(),
+            Some(format!(
+                "{LOG_ENV}={text:?} is not a valid log filter ({e}); using the default filter {DEFAULT_LOG_FILTER:?}"
+            )),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +255,22 @@ mod tests {
             check_init_args(Some(&a)),
             Err(Error::ArgumentsBad(_))
         ));
+    }
+
+    #[test]
+    fn log_filters_that_do_not_parse_are_named() {
+        assert!(log_filter(None).1.is_none());
+        assert!(log_filter(Some("".into())).1.is_none());
+        assert!(log_filter(Some("debug,tokenemu_core=trace".into()))
+            .1
+            .is_none());
+        let problem = log_filter(Some("tokenemu=loud".into()))
+            .1
+            .expect("a problem");
+        assert!(
+            problem.contains("TOKENEMU_LOG=\"tokenemu=loud\" is not a valid log filter"),
+            "{problem}"
+        );
+        assert!(problem.contains("\"warn\""), "{problem}");
     }
 }
