@@ -159,12 +159,8 @@ impl Config {
 
     /// Reads a configuration file.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read configuration file {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text =
+            crate::util::read_toml_text(path, "configuration file").map_err(Error::Config)?;
         Config::parse(&text, &path.display().to_string(), path.parent())
     }
 
@@ -176,7 +172,9 @@ impl Config {
 
     fn parse(text: &str, source: &str, base: Option<&Path>) -> Result<Config> {
         let raw: RawConfig =
-            toml::from_str(text).map_err(|e| Error::Config(format!("{source}: {e}")))?;
+            toml::from_str(text).map_err(|e| {
+                Error::Config(format!("{source}: {}", crate::util::toml_error(text, &e)))
+            })?;
         if raw.slot.is_empty() {
             return Err(Error::Config(format!("{source}: no [[slot]] entries")));
         }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::ck::*;
 use crate::names;
+use crate::util::excerpt;
 
 /// The built-in profiles: (name, TOML text).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -152,7 +153,8 @@ pub struct MechanismProfile {
 impl Profile {
     /// Parses and validates a profile.
     pub fn from_toml_str(text: &str, source: &str) -> std::result::Result<Profile, String> {
-        let p: Profile = toml::from_str(text).map_err(|e| format!("profile {source}: {e}"))?;
+        let p: Profile = toml::from_str(text)
+            .map_err(|e| format!("profile {source}: {}", crate::util::toml_error(text, &e)))?;
         p.validate().map_err(|e| format!("profile {source}: {e}"))?;
         Ok(p)
     }
@@ -172,13 +174,13 @@ impl Profile {
                 Some(b) if p.is_relative() => b.join(p),
                 _ => p.to_path_buf(),
             };
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| format!("cannot read profile file {}: {e}", p.display()))?;
+            let text = crate::util::read_toml_text(&p, "profile file")?;
             return Profile::from_toml_str(&text, &p.display().to_string());
         }
         let known: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
         Err(format!(
-            "unknown profile \"{name_or_path}\" (built-in: {}; or give a path to a .toml file)",
+            "unknown profile \"{}\" (built-in: {}; or give a path to a .toml file)",
+            excerpt(name_or_path),
             known.join(", ")
         ))
     }
@@ -230,12 +232,12 @@ impl Profile {
             flag_value(f)?;
         }
         for (m, info) in &self.mechanisms {
-            let v = names::value_of(m).ok_or_else(|| format!("unknown mechanism {m}"))?;
+            let v = names::value_of(m).ok_or_else(|| format!("unknown mechanism {}", excerpt(m)))?;
             if !m.starts_with("CKM_") && names::name_of("CKM", v).is_none() {
-                return Err(format!("{m} is not a mechanism name"));
+                return Err(format!("{} is not a mechanism name", excerpt(m)));
             }
             for f in &info.flags {
-                flag_value(f).map_err(|e| format!("mechanism {m}: {e}"))?;
+                flag_value(f).map_err(|e| format!("mechanism {}: {e}", excerpt(m)))?;
             }
         }
         parse_version(&self.token.hardware_version)?;
@@ -291,10 +293,14 @@ impl Profile {
 pub fn parse_version(s: &str) -> std::result::Result<CK_VERSION, String> {
     let (a, b) = s
         .split_once('.')
-        .ok_or_else(|| format!("version \"{s}\" is not major.minor"))?;
+        .ok_or_else(|| format!("version \"{}\" is not major.minor", excerpt(s)))?;
     Ok(CK_VERSION {
-        major: a.parse().map_err(|_| format!("bad version \"{s}\""))?,
-        minor: b.parse().map_err(|_| format!("bad version \"{s}\""))?,
+        major: a
+            .parse()
+            .map_err(|_| format!("bad version \"{}\"", excerpt(s)))?,
+        minor: b
+            .parse()
+            .map_err(|_| format!("bad version \"{}\"", excerpt(s)))?,
     })
 }
 
@@ -325,7 +331,7 @@ pub fn flag_value(name: &str) -> std::result::Result<CK_FLAGS, String> {
         "CKF_CLOCK_ON_TOKEN" => CKF_CLOCK_ON_TOKEN,
         "CKF_RESTORE_KEY_NOT_NEEDED" => CKF_RESTORE_KEY_NOT_NEEDED,
         "CKF_SECONDARY_AUTHENTICATION" => CKF_SECONDARY_AUTHENTICATION,
-        _ => return Err(format!("unknown flag {name}")),
+        _ => return Err(format!("unknown flag {}", excerpt(name))),
     })
 }
 

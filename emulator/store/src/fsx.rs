@@ -19,9 +19,9 @@ pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// Builds a closure mapping an `io::Error` to `StoreError::Io` naming `path`.
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

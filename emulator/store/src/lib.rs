@@ -136,14 +136,16 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// An operating-system I/O error on `path`.
-    #[error("I/O error on {}: {source}", path.display())]
+    /// An operating-system I/O error on `path`. The message includes the
+    /// OS error's text, so the error is not also returned as `source()`:
+    /// a chain printer (anyhow's `{:#}`) would print it twice.
+    #[error("I/O error on {}: {error}", path.display())]
     Io {
         /// The file or directory being accessed.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error (deliberately not named `source`, which
+        /// would make it the `source()`).
+        error: io::Error,
     },
     /// A store file is truncated or garbled.
     #[error("corrupt token store file {}: {reason}", path.display())]
@@ -184,8 +186,8 @@ impl StoreError {
     /// (`ENOSPC`, `EDQUOT`): the failed commit left the store as it was,
     /// and the same commit can succeed once space is freed.
     pub fn is_storage_full(&self) -> bool {
-        matches!(self, StoreError::Io { source, .. }
-            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+        matches!(self, StoreError::Io { error, .. }
+            if matches!(error.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
     }
 }
 
@@ -1026,7 +1028,7 @@ impl Store {
                 if u32::try_from(d.len()).is_err() {
                     return Err(StoreError::Io {
                         path: self.dir.clone(),
-                        source: io::Error::new(
+                        error: io::Error::new(
                             io::ErrorKind::InvalidInput,
                             "a blob larger than 4 GiB cannot be stored",
                         ),
