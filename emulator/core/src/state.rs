@@ -22,7 +22,7 @@ use crate::mechanism::registry;
 use crate::object::attribute::{AttrMap, AttrMapExt, Attribute, Template};
 use crate::object::{build_attrs, Object, Origin};
 use crate::profile::parse_version;
-use crate::session::{Active, FindState, Session};
+use crate::session::{Active, FindState, Operation, Session, Stage};
 use crate::token::{Login, Token, Who};
 use crate::util::padded;
 
@@ -202,16 +202,21 @@ impl ModuleState {
         if f.ends_with("Init") {
             return;
         }
-        if f.starts_with("SignRecover") || f.starts_with("Sign") {
-            s.sign = None;
+        let kind = if f.starts_with("Sign") {
+            Some(OpKind::Sign)
         } else if f.starts_with("Verify") {
-            s.verify = None;
+            Some(OpKind::Verify)
         } else if f.starts_with("Encrypt") {
-            s.encrypt = None;
+            Some(OpKind::Encrypt)
         } else if f.starts_with("Decrypt") {
-            s.decrypt = None;
+            Some(OpKind::Decrypt)
         } else if f.starts_with("Digest") {
-            s.digest = None;
+            Some(OpKind::Digest)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            s.end(kind);
         } else if f == "FindObjects" {
             s.find = None;
         }
@@ -635,9 +640,7 @@ impl ModuleState {
                 if t.login != Login::User {
                     return Err(Error::UserNotLoggedIn);
                 }
-                let needs = s.sign.as_ref().is_some_and(|a| a.needs_context_login)
-                    || s.decrypt.as_ref().is_some_and(|a| a.needs_context_login);
-                if !needs {
+                if !s.needs_context_login() {
                     return Err(Error::OperationNotInitialized);
                 }
                 t.verify_pin(Who::User, pin)?;
@@ -839,46 +842,37 @@ impl ModuleState {
                 (true, None) => return Err(Error::ArgumentsBad("a key is required")),
                 (false, _) => None,
             };
-            let ctx = key
-                .as_ref()
-                .is_some_and(|k| k.flag(CKA_ALWAYS_AUTHENTICATE));
-            match kind {
-                OpKind::Digest => s.digest = Some(Active::new(imp.digest(&m)?, false)),
-                OpKind::Sign => s.sign = Some(Active::new(imp.sign(&m, key_ref(&key)?)?, ctx)),
-                OpKind::Verify => {
-                    s.verify = Some(Active::new(imp.verify(&m, key_ref(&key)?)?, false))
-                }
-                OpKind::Encrypt => {
-                    s.encrypt = Some(Active::new(imp.encrypt(&m, key_ref(&key)?)?, false))
-                }
-                OpKind::Decrypt => {
-                    s.decrypt = Some(Active::new(imp.decrypt(&m, key_ref(&key)?)?, ctx))
-                }
+            let op = match kind {
+                OpKind::Digest => Operation::Digest(imp.digest(&m)?),
+                OpKind::Sign => Operation::Sign(imp.sign(&m, key_ref(&key)?)?),
+                OpKind::Verify => Operation::Verify(imp.verify(&m, key_ref(&key)?)?),
+                OpKind::Encrypt => Operation::Cipher(imp.encrypt(&m, key_ref(&key)?)?),
+                OpKind::Decrypt => Operation::Cipher(imp.decrypt(&m, key_ref(&key)?)?),
                 OpKind::SignRecover | OpKind::VerifyRecover => {
                     return Err(Error::MechanismInvalid(m.mech))
                 }
-            }
+            };
             // Checked once the mechanism accepted the key, so a wrong kind of key
             // reports CKR_KEY_TYPE_INCONSISTENT rather than a size error.
             if let Some(k) = &key {
                 let bits = k.key_material()?.bits() as CK_ULONG;
                 if bits < info.ulMinKeySize || (info.ulMaxKeySize != 0 && bits > info.ulMaxKeySize)
                 {
-                    match kind {
-                        OpKind::Sign | OpKind::SignRecover => s.sign = None,
-                        OpKind::Verify | OpKind::VerifyRecover => s.verify = None,
-                        OpKind::Encrypt => s.encrypt = None,
-                        OpKind::Decrypt => s.decrypt = None,
-                        OpKind::Digest => s.digest = None,
-                    }
                     return Err(Error::KeySizeRange);
                 }
             }
+            // Private-key operations may need the PIN again (CKA_ALWAYS_AUTHENTICATE).
+            let ctx = matches!(kind, OpKind::Sign | OpKind::Decrypt)
+                && key
+                    .as_ref()
+                    .is_some_and(|k| k.flag(CKA_ALWAYS_AUTHENTICATE));
+            *s.op_entry(kind) = Some(Active::new(op, ctx));
             s.context_login = false;
             Ok(())
         })
     }
 
+    /// `C_Encrypt`, `C_Decrypt`, `C_Digest`, `C_Sign`.
     pub(crate) fn op_single(
         &self,
         h: CK_SESSION_HANDLE,
@@ -886,57 +880,22 @@ impl ModuleState {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| match kind {
-            OpKind::Digest => run_single(
-                &mut s.digest,
-                out,
-                input,
-                |op| op.output_len(),
-                |op, d| {
-                    op.update(d)?;
-                    op.finish()
-                },
-            ),
-            OpKind::Sign => {
-                check_context(s.sign.as_ref(), s.context_login)?;
-                run_single(
-                    &mut s.sign,
-                    out,
-                    input,
-                    |op| op.output_len(),
-                    |op, d| {
-                        op.update(d)?;
-                        op.finish()
-                    },
-                )
+        self.with_session(h, |s| {
+            if matches!(
+                kind,
+                OpKind::Verify | OpKind::SignRecover | OpKind::VerifyRecover
+            ) {
+                return Err(Error::OperationNotInitialized);
             }
-            OpKind::Encrypt | OpKind::Decrypt => {
-                if kind == OpKind::Decrypt {
-                    check_context(s.decrypt.as_ref(), s.context_login)?;
-                }
-                let slot = if kind == OpKind::Encrypt {
-                    &mut s.encrypt
-                } else {
-                    &mut s.decrypt
-                };
-                run_single(
-                    slot,
-                    out,
-                    input,
-                    |op| op.max_output(input.len()),
-                    |op, d| {
-                        let mut v = op.update(d)?;
-                        v.extend(op.finish()?);
-                        Ok(v)
-                    },
-                )
+            if matches!(kind, OpKind::Sign | OpKind::Decrypt) {
+                check_context(s.op(kind), s.context_login)?;
             }
-            OpKind::Verify | OpKind::SignRecover | OpKind::VerifyRecover => {
-                Err(Error::OperationNotInitialized)
-            }
+            run_to_end(s.op_entry(kind), out, Stage::SinglePart, input)
         })
     }
 
+    /// `C_EncryptUpdate`, `C_DecryptUpdate`, `C_DigestUpdate`, `C_SignUpdate`,
+    /// `C_VerifyUpdate`.
     pub(crate) fn op_update(
         &self,
         h: CK_SESSION_HANDLE,
@@ -944,90 +903,69 @@ impl ModuleState {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| match kind {
-            OpKind::Digest => {
-                step(&mut s.digest, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+        self.with_session(h, |s| {
+            if matches!(kind, OpKind::SignRecover | OpKind::VerifyRecover) {
+                return Err(Error::OperationNotInitialized);
             }
-            OpKind::Sign => {
-                step(&mut s.sign, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-            }
-            OpKind::Verify => {
-                step(&mut s.verify, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-            }
-            OpKind::Encrypt | OpKind::Decrypt => {
-                let slot = if kind == OpKind::Encrypt {
-                    &mut s.encrypt
-                } else {
-                    &mut s.decrypt
-                };
-                run_update(slot, out, input)
-            }
-            OpKind::SignRecover | OpKind::VerifyRecover => Err(Error::OperationNotInitialized),
+            run_update(s.op_entry(kind), out, input)
         })
     }
 
+    /// `C_EncryptFinal`, `C_DecryptFinal`, `C_DigestFinal`, `C_SignFinal`.
     pub(crate) fn op_final(
         &self,
         h: CK_SESSION_HANDLE,
         kind: OpKind,
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| match kind {
-            OpKind::Digest => run_single(
-                &mut s.digest,
-                out,
-                &[],
-                |op| op.output_len(),
-                |op, _| op.finish(),
-            ),
-            OpKind::Sign => {
-                check_context(s.sign.as_ref(), s.context_login)?;
-                run_single(
-                    &mut s.sign,
-                    out,
-                    &[],
-                    |op| op.output_len(),
-                    |op, _| op.finish(),
-                )
+        self.with_session(h, |s| {
+            if !matches!(
+                kind,
+                OpKind::Digest | OpKind::Sign | OpKind::Encrypt | OpKind::Decrypt
+            ) {
+                return Err(Error::OperationNotInitialized);
             }
-            OpKind::Encrypt | OpKind::Decrypt => {
-                let slot = if kind == OpKind::Encrypt {
-                    &mut s.encrypt
-                } else {
-                    &mut s.decrypt
-                };
-                run_single(slot, out, &[], |op| op.max_output(0), |op, _| op.finish())
+            if kind == OpKind::Sign {
+                check_context(s.op(kind), s.context_login)?;
             }
-            _ => Err(Error::OperationNotInitialized),
+            run_to_end(s.op_entry(kind), out, Stage::MultiPart, &[])
         })
     }
 
     pub(crate) fn verify(&self, h: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
         self.with_session(h, |s| {
-            let mut a = s.verify.take().ok_or(Error::OperationNotInitialized)?;
-            a.op.update(data)?;
-            a.op.finish(signature)
+            finish_verify(
+                s.op_entry(OpKind::Verify),
+                Stage::SinglePart,
+                data,
+                signature,
+            )
         })
     }
 
     pub(crate) fn verify_final(&self, h: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
         self.with_session(h, |s| {
-            let mut a = s.verify.take().ok_or(Error::OperationNotInitialized)?;
-            a.op.finish(signature)
+            finish_verify(s.op_entry(OpKind::Verify), Stage::MultiPart, &[], signature)
         })
     }
 
     pub(crate) fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
         self.with_token(h, |t, s| {
-            let a = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
-            let k = t.object(key).map_err(|_| Error::KeyHandleInvalid(key))?;
-            if k.class() != CKO_SECRET_KEY {
-                return Err(Error::KeyIndigestible);
-            }
-            let v = k.attrs.get_bytes(CKA_VALUE).ok_or(Error::KeyIndigestible)?;
-            let r = a.op.update(v);
+            let entry = s.op_entry(OpKind::Digest);
+            let a = entry.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let r = t
+                .object(key)
+                .map_err(|_| Error::KeyHandleInvalid(key))
+                .and_then(|k| {
+                    if k.class() != CKO_SECRET_KEY {
+                        return Err(Error::KeyIndigestible);
+                    }
+                    let v = k.attrs.get_bytes(CKA_VALUE).ok_or(Error::KeyIndigestible)?;
+                    a.enter(Stage::MultiPart)?;
+                    a.op.update(v).map(drop)
+                });
             if r.is_err() {
-                s.digest = None;
+                *entry = None;
             }
             r
         })
@@ -1126,45 +1064,41 @@ fn with_class(mut t: Template, class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -> Resul
     Ok(t)
 }
 
-fn check_context<T: ?Sized>(a: Option<&Active<T>>, context_login: bool) -> Result<()> {
+fn check_context(a: Option<&Active>, context_login: bool) -> Result<()> {
     match a {
         Some(a) if a.needs_context_login && !context_login => Err(Error::UserNotLoggedIn),
         _ => Ok(()),
     }
 }
 
-/// One step of a multi-part operation; an error ends the operation.
-fn step<T: ?Sized>(
-    slot: &mut Option<Active<T>>,
-    f: impl FnOnce(&mut Active<T>) -> Result<()>,
-) -> Result<()> {
-    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
-    let r = f(a);
-    if r.is_err() {
-        *slot = None;
-    }
-    r
-}
-
-/// The spec's size protocol for calls that finish an operation: a length query
-/// or a too-small buffer keeps it (and any computed output) alive; anything
-/// else ends it.
-fn run_single<T: ?Sized>(
-    slot: &mut Option<Active<T>>,
+/// The spec's size protocol for calls that finish an operation (the
+/// single-part call, or `*Final` after updates): a length query or a
+/// too-small buffer keeps it (and any computed output) alive; anything else
+/// ends it. Mixing single- and multi-part calls ends it with
+/// `CKR_OPERATION_ACTIVE`.
+fn run_to_end(
+    entry: &mut Option<Active>,
     out: OutSpec,
+    stage: Stage,
     input: &[u8],
-    bound: impl FnOnce(&T) -> usize,
-    run: impl FnOnce(&mut T, &[u8]) -> Result<Vec<u8>>,
 ) -> Result<Output> {
-    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+    let a = entry.as_mut().ok_or(Error::OperationNotInitialized)?;
+    if let Err(e) = a.enter(stage) {
+        *entry = None;
+        return Err(e);
+    }
     let cap = match (out, &a.pending) {
         (OutSpec::Query, Some(p)) => return Ok(Output::Len(p.len())),
-        (OutSpec::Query, None) => return Ok(Output::Len(bound(&a.op))),
+        (OutSpec::Query, None) if stage == Stage::SinglePart => {
+            return Ok(Output::Len(a.op.single_len(input.len())))
+        }
+        (OutSpec::Query, None) => return Ok(Output::Len(a.op.final_len())),
         (OutSpec::Capacity(c), _) => c,
     };
     let result = match a.pending.take() {
         Some(p) => Ok(p),
-        None => run(&mut a.op, input),
+        None if stage == Stage::SinglePart => a.op.single(input),
+        None => a.op.finish(),
     };
     match result {
         Ok(v) if v.len() > cap => {
@@ -1173,32 +1107,54 @@ fn run_single<T: ?Sized>(
             Err(Error::BufferTooSmall(n))
         }
         Ok(v) => {
-            *slot = None;
+            *entry = None;
             Ok(Output::Data(v))
         }
         Err(e) => {
-            *slot = None;
+            *entry = None;
             Err(e)
         }
     }
 }
 
-/// `C_EncryptUpdate`/`C_DecryptUpdate`: output may be produced; RSA produces
-/// none until the final call.
-fn run_update(
-    slot: &mut Option<Active<dyn crate::mechanism::CipherOp>>,
-    out: OutSpec,
-    input: &[u8],
-) -> Result<Output> {
-    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
-    if out == OutSpec::Query {
-        return Ok(Output::Len(a.op.max_output(input.len()).min(input.len())));
+/// An update: a cipher's output length is known exactly before it runs, so a
+/// length query or a too-small buffer consumes no input and keeps the
+/// operation; an error ends it.
+fn run_update(entry: &mut Option<Active>, out: OutSpec, input: &[u8]) -> Result<Output> {
+    let a = entry.as_mut().ok_or(Error::OperationNotInitialized)?;
+    if let Err(e) = a.enter(Stage::MultiPart) {
+        *entry = None;
+        return Err(e);
+    }
+    let n = a.op.update_len(input.len());
+    match out {
+        OutSpec::Query => return Ok(Output::Len(n)),
+        OutSpec::Capacity(c) if c < n => return Err(Error::BufferTooSmall(n)),
+        OutSpec::Capacity(_) => {}
     }
     match a.op.update(input) {
         Ok(v) => Ok(Output::Data(v)),
         Err(e) => {
-            *slot = None;
+            *entry = None;
             Err(e)
         }
     }
+}
+
+/// `C_Verify` (with the data) or `C_VerifyFinal`: always ends the operation.
+fn finish_verify(
+    entry: &mut Option<Active>,
+    stage: Stage,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let mut a = entry.take().ok_or(Error::OperationNotInitialized)?;
+    a.enter(stage)?;
+    let Operation::Verify(op) = &mut a.op else {
+        return Err(Error::OperationNotInitialized);
+    };
+    if stage == Stage::SinglePart {
+        op.update(data)?;
+    }
+    op.finish(signature)
 }

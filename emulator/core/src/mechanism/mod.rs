@@ -58,6 +58,9 @@ pub trait CipherOp: Send {
     fn finish(&mut self) -> Result<Vec<u8>>;
     /// An upper bound of the output for `input_len` more bytes plus the final.
     fn max_output(&self, input_len: usize) -> usize;
+    /// Exactly what `update` with `input_len` bytes would return now, so a
+    /// too-small buffer is refused before any input is consumed.
+    fn update_len(&self, input_len: usize) -> usize;
 }
 
 /// A key pair's attributes filled in by generation: (public, private).

@@ -297,6 +297,9 @@ impl CipherOp for RsaCipher {
     fn max_output(&self, _input_len: usize) -> usize {
         self.k
     }
+    fn update_len(&self, _input_len: usize) -> usize {
+        0 // RSA needs the whole input: everything comes out at the end
+    }
 }
 
 fn key_len(key: &KeyMaterial) -> Result<usize> {
