@@ -31,14 +31,14 @@ impl std::fmt::Debug for Operation {
 }
 
 impl Operation {
-    /// The output length a single-part call over `input_len` bytes reports to
-    /// a length query (an upper bound where the spec allows one).
-    pub fn single_len(&self, input_len: usize) -> usize {
+    /// The output length a single-part call over `input` reports to a length
+    /// query (an upper bound where the spec allows one).
+    pub fn single_len(&self, input: &[u8]) -> Result<usize> {
         match self {
-            Operation::Digest(op) => op.output_len(),
-            Operation::Sign(op) => op.output_len(),
-            Operation::Cipher(op) => op.max_output(input_len),
-            Operation::Verify(_) => 0,
+            Operation::Digest(op) => Ok(op.output_len()),
+            Operation::Sign(op) => Ok(op.output_len()),
+            Operation::Cipher(op) => op.single_len(input),
+            Operation::Verify(_) => Ok(0),
         }
     }
 
@@ -52,8 +52,11 @@ impl Operation {
     }
 
     /// The output length a final call reports to a length query.
-    pub fn final_len(&self) -> usize {
-        self.single_len(0)
+    pub fn final_len(&self) -> Result<usize> {
+        match self {
+            Operation::Cipher(op) => op.final_len(),
+            other => other.single_len(&[]),
+        }
     }
 
     /// Feeds data; returns the output that is ready (ciphers only).
@@ -79,9 +82,14 @@ impl Operation {
 
     /// A single-part call: the data, then the end.
     pub fn single(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let mut out = self.update(data)?;
-        out.extend(self.finish()?);
-        Ok(out)
+        match self {
+            Operation::Cipher(op) => op.single(data),
+            other => {
+                let mut out = other.update(data)?;
+                out.extend(other.finish()?);
+                Ok(out)
+            }
+        }
     }
 }
 

@@ -856,7 +856,12 @@ impl ModuleState {
             // reports CKR_KEY_TYPE_INCONSISTENT rather than a size error.
             if let Some(k) = &key {
                 let bits = k.key_material()?.bits() as CK_ULONG;
-                if bits < info.ulMinKeySize || (info.ulMaxKeySize != 0 && bits > info.ulMaxKeySize)
+                let size = if imp.key_size_in_bytes(m.mech) {
+                    bits / 8
+                } else {
+                    bits
+                };
+                if size < info.ulMinKeySize || (info.ulMaxKeySize != 0 && size > info.ulMaxKeySize)
                 {
                     return Err(Error::KeySizeRange);
                 }
@@ -988,6 +993,7 @@ impl ModuleState {
             let mut attrs = build_attrs(&template, Origin::Generate(m.mech))?;
             Self::check_write(t, s, &attrs)?;
             imp.generate_key(&m, &mut attrs, (info.ulMinKeySize, info.ulMaxKeySize))?;
+            crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
             t.insert(Self::new_object(h, attrs))
         })
     }
@@ -1089,10 +1095,15 @@ fn run_to_end(
     }
     let cap = match (out, &a.pending) {
         (OutSpec::Query, Some(p)) => return Ok(Output::Len(p.len())),
-        (OutSpec::Query, None) if stage == Stage::SinglePart => {
-            return Ok(Output::Len(a.op.single_len(input.len())))
+        (OutSpec::Query, None) => {
+            let n = if stage == Stage::SinglePart {
+                a.op.single_len(input)
+            } else {
+                a.op.final_len()
+            };
+            // A query that already shows the input is wrong ends the operation.
+            return n.map(Output::Len).inspect_err(|_| *entry = None);
         }
-        (OutSpec::Query, None) => return Ok(Output::Len(a.op.final_len())),
         (OutSpec::Capacity(c), _) => c,
     };
     let result = match a.pending.take() {

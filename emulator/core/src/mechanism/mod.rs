@@ -10,6 +10,7 @@ pub mod keys;
 pub mod params;
 pub mod rsa;
 pub mod secret;
+pub mod symmetric;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -51,16 +52,28 @@ pub trait VerifyOp: Send {
 }
 
 /// A running encryption or decryption.
+///
+/// The length methods answer the two-call protocol's queries: `update_len`
+/// exactly (a too-small buffer is refused before any input is consumed),
+/// `final_len` and `single_len` exactly or as an upper bound where the spec
+/// allows one (an RSA decryption reports the modulus length).
 pub trait CipherOp: Send {
     /// Feeds data; returns what output is ready.
     fn update(&mut self, data: &[u8]) -> Result<Vec<u8>>;
+    /// Exactly what `update` with `input_len` bytes would return now.
+    fn update_len(&self, input_len: usize) -> usize;
     /// The remaining output; the operation is over.
     fn finish(&mut self) -> Result<Vec<u8>>;
-    /// An upper bound of the output for `input_len` more bytes plus the final.
-    fn max_output(&self, input_len: usize) -> usize;
-    /// Exactly what `update` with `input_len` bytes would return now, so a
-    /// too-small buffer is refused before any input is consumed.
-    fn update_len(&self, input_len: usize) -> usize;
+    /// What `finish` would return now.
+    fn final_len(&self) -> Result<usize>;
+    /// What a single-part call over `input` would return.
+    fn single_len(&self, input: &[u8]) -> Result<usize>;
+    /// A single-part call: `input`, then the end.
+    fn single(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+        let mut out = self.update(input)?;
+        out.extend(self.finish()?);
+        Ok(out)
+    }
 }
 
 /// A key pair's attributes filled in by generation: (public, private).
@@ -113,6 +126,12 @@ pub trait MechanismImpl: Send + Sync {
         let _ = m;
         None
     }
+    /// Whether `m`'s `CK_MECHANISM_INFO` key sizes count bytes (AES, HMAC,
+    /// CMAC: the mechanisms spec says so per mechanism) rather than bits.
+    fn key_size_in_bytes(&self, m: CK_MECHANISM_TYPE) -> bool {
+        let _ = m;
+        false
+    }
 }
 
 /// The registry: mechanism type → implementation.
@@ -158,6 +177,7 @@ pub fn registry() -> &'static Registry {
         ec::register(&mut r);
         gost::register(&mut r);
         secret::register(&mut r);
+        symmetric::register(&mut r);
         r
     })
 }

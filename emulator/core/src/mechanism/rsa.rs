@@ -294,11 +294,14 @@ impl CipherOp for RsaCipher {
             })
         }
     }
-    fn max_output(&self, _input_len: usize) -> usize {
-        self.k
-    }
     fn update_len(&self, _input_len: usize) -> usize {
         0 // RSA needs the whole input: everything comes out at the end
+    }
+    fn final_len(&self) -> Result<usize> {
+        Ok(self.k) // a decryption's plaintext is shorter; an upper bound is allowed
+    }
+    fn single_len(&self, _input: &[u8]) -> Result<usize> {
+        Ok(self.k)
     }
 }
 
