@@ -150,6 +150,12 @@ impl From<crate::crypto::CryptoError> for Error {
             C::EncryptedData => Error::EncryptedDataInvalid,
             C::EncryptedDataLength => Error::EncryptedDataLenRange,
             C::KeySize => Error::KeySizeRange,
+            C::InvalidParameter(what) => Error::MechanismParamInvalid(what),
+            // C_Decrypt with an AEAD mechanism: the ciphertext (its tag) is not
+            // what the key, IV and AAD give (v3.0 keeps CKR_AEAD_DECRYPT_FAILED
+            // for the message-based functions).
+            C::AuthenticationFailed => Error::EncryptedDataInvalid,
+            C::OperationFinished => Error::OperationNotInitialized,
             other => Error::Crypto(other.to_string()),
         }
     }
