@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod ec;
 pub mod gost;
+pub mod gost_symmetric;
 pub mod keys;
 pub mod params;
 pub mod rsa;
@@ -178,6 +179,7 @@ pub fn registry() -> &'static Registry {
         gost::register(&mut r);
         secret::register(&mut r);
         symmetric::register(&mut r);
+        gost_symmetric::register(&mut r);
         r
     })
 }

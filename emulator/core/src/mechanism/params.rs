@@ -103,6 +103,11 @@ pub fn param_shape(mech: CK_MECHANISM_TYPE) -> ParamShape {
             ParamShape::Bytes
         }
         CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_DES3_CBC | CKM_DES3_CBC_PAD => ParamShape::Bytes,
+        // An optional 8-byte IV (GOST 28147-89); CTR-ACPKM's section length
+        // and IV (gost_symmetric.rs).
+        CKM_GOST28147 | CKM_GOST28147_MAC | CKM_KUZNECHIK_CTR_ACPKM | CKM_MAGMA_CTR_ACPKM => {
+            ParamShape::Bytes
+        }
         CKM_AES_CTR => ParamShape::AesCtr,
         CKM_AES_GCM => ParamShape::Gcm,
         CKM_SHA_1_HMAC_GENERAL

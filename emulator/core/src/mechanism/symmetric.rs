@@ -16,7 +16,7 @@ use crate::object::attribute::{AttrMap, AttrMapExt};
 use crate::object::Object;
 
 /// A symmetric cipher run through PKCS#11's single- and multi-part calls.
-struct SymCipher(Box<dyn StreamingCipher>);
+pub(super) struct SymCipher(pub(super) Box<dyn StreamingCipher>);
 
 impl CipherOp for SymCipher {
     fn update(&mut self, data: &[u8]) -> Result<Vec<u8>> {
@@ -46,7 +46,7 @@ impl CipherOp for SymCipher {
 }
 
 /// The secret value of a key object (parsed once and cached on the object).
-fn secret_of(key: &Object) -> Result<Arc<KeyMaterial>> {
+pub(super) fn secret_of(key: &Object) -> Result<Arc<KeyMaterial>> {
     let km = key.key_material()?;
     match &*km {
         KeyMaterial::Secret(_) => Ok(km),
@@ -54,14 +54,14 @@ fn secret_of(key: &Object) -> Result<Arc<KeyMaterial>> {
     }
 }
 
-fn secret_bytes(km: &KeyMaterial) -> &[u8] {
+pub(super) fn secret_bytes(km: &KeyMaterial) -> &[u8] {
     match km {
         KeyMaterial::Secret(v) => v,
         _ => &[],
     }
 }
 
-fn usage(direction: Direction) -> CK_ATTRIBUTE_TYPE {
+pub(super) fn usage(direction: Direction) -> CK_ATTRIBUTE_TYPE {
     match direction {
         Direction::Encrypt => CKA_ENCRYPT,
         Direction::Decrypt => CKA_DECRYPT,
@@ -73,7 +73,7 @@ fn param_invalid(what: &'static str) -> Error {
 }
 
 /// Random key bytes of `len`, with DES parity where the key type needs it.
-fn random_key(len: usize, des_parity: bool) -> Result<Vec<u8>> {
+pub(super) fn random_key(len: usize, des_parity: bool) -> Result<Vec<u8>> {
     let mut v = vec![0u8; len];
     crate::crypto::random_fill(&mut v)?;
     if des_parity {
@@ -157,7 +157,7 @@ impl MechanismImpl for Aes {
 }
 
 /// Whether `len` lies in a `CK_MECHANISM_INFO` range (a maximum of 0: none).
-fn in_range(len: CK_ULONG, (min, max): (CK_ULONG, CK_ULONG)) -> bool {
+pub(super) fn in_range(len: CK_ULONG, (min, max): (CK_ULONG, CK_ULONG)) -> bool {
     len >= min && (max == 0 || len <= max)
 }
 
