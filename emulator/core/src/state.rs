@@ -685,6 +685,17 @@ impl ModuleState {
         Ok(())
     }
 
+    /// v3.0 §4.x (tables of certificate, public and secret key attributes):
+    /// `CKA_TRUSTED` "can only be set to CK_TRUE by the SO user". The spec
+    /// names no return value; SoftHSM and kryoptic answer
+    /// `CKR_ATTRIBUTE_READ_ONLY`, as here.
+    fn check_trusted(t: &Token, attrs: &AttrMap) -> Result<()> {
+        if attrs.get_bool(CKA_TRUSTED) == Some(true) && t.login != Login::So {
+            return Err(Error::AttributeReadOnly(CKA_TRUSTED));
+        }
+        Ok(())
+    }
+
     /// A new object owned by session `h` unless it is a token object.
     fn new_object(h: CK_SESSION_HANDLE, attrs: AttrMap) -> Object {
         let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
@@ -699,6 +710,7 @@ impl ModuleState {
         self.with_token(h, |t, s| {
             let mut attrs = build_attrs(&template, Origin::Create)?;
             Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
             crate::mechanism::keys::complete_import(&mut attrs)?;
             t.insert(Self::new_object(h, attrs))
         })
@@ -855,16 +867,7 @@ impl ModuleState {
             // Checked once the mechanism accepted the key, so a wrong kind of key
             // reports CKR_KEY_TYPE_INCONSISTENT rather than a size error.
             if let Some(k) = &key {
-                let bits = k.key_material()?.bits() as CK_ULONG;
-                let size = if imp.key_size_in_bytes(m.mech) {
-                    bits / 8
-                } else {
-                    bits
-                };
-                if size < info.ulMinKeySize || (info.ulMaxKeySize != 0 && size > info.ulMaxKeySize)
-                {
-                    return Err(Error::KeySizeRange);
-                }
+                check_key_size(imp, &m, k, &info)?;
             }
             // Private-key operations may need the PIN again (CKA_ALWAYS_AUTHENTICATE).
             let ctx = matches!(kind, OpKind::Sign | OpKind::Decrypt)
@@ -992,6 +995,7 @@ impl ModuleState {
             let template = with_class(template, CKO_SECRET_KEY, kt)?;
             let mut attrs = build_attrs(&template, Origin::Generate(m.mech))?;
             Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
             imp.generate_key(&m, &mut attrs, (info.ulMinKeySize, info.ulMaxKeySize))?;
             crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
             t.insert(Self::new_object(h, attrs))
@@ -1018,6 +1022,7 @@ impl ModuleState {
             let mut priv_attrs = build_attrs(&private, Origin::Generate(m.mech))?;
             for attrs in [&pub_attrs, &priv_attrs] {
                 Self::check_write(t, s, attrs)?;
+                Self::check_trusted(t, attrs)?;
             }
             imp.generate_key_pair(
                 &m,
@@ -1029,6 +1034,150 @@ impl ModuleState {
                 Self::new_object(h, pub_attrs),
                 Self::new_object(h, priv_attrs),
             )
+        })
+    }
+
+    /// `C_WrapKey`: secret keys only (a private key would need PKCS#8).
+    pub(crate) fn wrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: OutSpec,
+    ) -> Result<Output> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, _| {
+            let info = self.mech_for(slot, m.mech, CKF_WRAP)?;
+            let imp = registry().get(m.mech)?;
+            let wk = t
+                .object(wrapping_key)
+                .map_err(|_| Error::WrappingKeyHandleInvalid(wrapping_key))?;
+            let k = t.object(key).map_err(|_| Error::KeyHandleInvalid(key))?;
+            if k.class() != CKO_SECRET_KEY {
+                return Err(Error::KeyNotWrappable(
+                    "only secret keys are wrapped by this token",
+                ));
+            }
+            if !k.flag(CKA_EXTRACTABLE) {
+                return Err(Error::KeyUnextractable);
+            }
+            if k.flag(CKA_WRAP_WITH_TRUSTED) && !wk.flag(CKA_TRUSTED) {
+                return Err(Error::KeyNotWrappable(
+                    "CKA_WRAP_WITH_TRUSTED needs a CKA_TRUSTED wrapping key",
+                ));
+            }
+            let value = k
+                .attrs
+                .get_bytes(CKA_VALUE)
+                .ok_or(Error::KeyNotWrappable("the key has no value"))?;
+            let wrapped = imp.wrap(&m, &wk, value).map_err(|e| match e {
+                Error::KeyTypeInconsistent => Error::WrappingKeyTypeInconsistent,
+                e => e,
+            })?;
+            check_key_size(imp, &m, &wk, &info).map_err(|e| match e {
+                Error::KeySizeRange => Error::WrappingKeySizeRange,
+                e => e,
+            })?;
+            match out {
+                OutSpec::Query => Ok(Output::Len(wrapped.len())),
+                OutSpec::Capacity(c) if c < wrapped.len() => {
+                    Err(Error::BufferTooSmall(wrapped.len()))
+                }
+                OutSpec::Capacity(_) => Ok(Output::Data(wrapped)),
+            }
+        })
+    }
+
+    /// `C_UnwrapKey`: into a secret key of the template's class and type.
+    pub(crate) fn unwrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            let info = self.mech_for(slot, m.mech, CKF_UNWRAP)?;
+            let imp = registry().get(m.mech)?;
+            let uk = t
+                .object(unwrapping_key)
+                .map_err(|_| Error::UnwrappingKeyHandleInvalid(unwrapping_key))?;
+            let mut attrs = build_attrs(&template, Origin::Unwrap)?;
+            if attrs.get_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
+                return Err(Error::TemplateInconsistent(
+                    "only secret keys are unwrapped by this token",
+                ));
+            }
+            Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
+            let mut value = imp.unwrap(&m, &uk, wrapped).map_err(|e| match e {
+                Error::KeyTypeInconsistent => Error::UnwrappingKeyTypeInconsistent,
+                Error::EncryptedDataInvalid | Error::DataInvalid => Error::WrappedKeyInvalid,
+                Error::EncryptedDataLenRange | Error::DataLenRange => Error::WrappedKeyLenRange,
+                e => e,
+            })?;
+            check_key_size(imp, &m, &uk, &info).map_err(|e| match e {
+                Error::KeySizeRange => Error::UnwrappingKeySizeRange,
+                e => e,
+            })?;
+            // RFC 3394 carries whole 8-byte blocks: a key whose length is not
+            // a multiple of 8 arrives zero-padded, and CKA_VALUE_LEN says how
+            // much of it is the key. Other mechanisms restore the exact length.
+            if let Some(len) = attrs.get_ulong(CKA_VALUE_LEN) {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                if m.mech == CKM_AES_KEY_WRAP && len < value.len() && value.len() - len < 8 {
+                    value.truncate(len);
+                }
+            }
+            attrs.insert(CKA_VALUE, value.to_vec());
+            crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
+            t.insert(Self::new_object(h, attrs))
+        })
+    }
+
+    /// `C_DeriveKey`: a secret key from a base key.
+    pub(crate) fn derive_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        base_key: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            let info = self.mech_for(slot, m.mech, CKF_DERIVE)?;
+            let imp = registry().get(m.mech)?;
+            let base = t
+                .object(base_key)
+                .map_err(|_| Error::KeyHandleInvalid(base_key))?;
+            // A derived key is a secret key; its type defaults to generic
+            // secret, as in SoftHSM and kryoptic.
+            let mut template = template;
+            for (ty, default) in [
+                (CKA_CLASS, CKO_SECRET_KEY),
+                (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            ] {
+                if !template.iter().any(|a| a.ty == ty) {
+                    template.push(Attribute::ulong(ty, default));
+                }
+            }
+            let origin = Origin::Derive {
+                always_sensitive: base.flag(CKA_ALWAYS_SENSITIVE),
+                never_extractable: base.flag(CKA_NEVER_EXTRACTABLE),
+            };
+            let mut attrs = build_attrs(&template, origin)?;
+            if attrs.get_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
+                return Err(Error::TemplateInconsistent("a derived key is a secret key"));
+            }
+            Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
+            imp.derive(&m, &base, &mut attrs)?;
+            check_key_size(imp, &m, &base, &info)?;
+            crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
+            t.insert(Self::new_object(h, attrs))
         })
     }
 
@@ -1047,6 +1196,26 @@ impl ModuleState {
             Ok(v)
         })
     }
+}
+
+/// Checks a key against the `CK_MECHANISM_INFO` size range, in the unit the
+/// mechanism counts (`CKR_KEY_SIZE_RANGE`; callers name the key's role).
+fn check_key_size(
+    imp: &dyn crate::mechanism::MechanismImpl,
+    m: &Mechanism,
+    key: &Object,
+    info: &CK_MECHANISM_INFO,
+) -> Result<()> {
+    let bits = key.key_material()?.bits() as CK_ULONG;
+    let size = if imp.key_size_in_bytes(m.mech) {
+        bits / 8
+    } else {
+        bits
+    };
+    if size < info.ulMinKeySize || (info.ulMaxKeySize != 0 && size > info.ulMaxKeySize) {
+        return Err(Error::KeySizeRange);
+    }
+    Ok(())
 }
 
 fn key_ref(key: &Option<Arc<Object>>) -> Result<&Object> {

@@ -91,6 +91,22 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             let n: CK_MAC_GENERAL_PARAMS = unsafe { param_struct(param, len) }?;
             MechParam::MacLength(n)
         }
+        ParamShape::Ecdh1 => {
+            // SAFETY: as above.
+            let p: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(param, len) }?;
+            // SAFETY: the struct's pointers hold their lengths (caller's contract).
+            let (shared, public) = unsafe {
+                (
+                    param_bytes(p.pSharedData, p.ulSharedDataLen)?,
+                    param_bytes(p.pPublicData, p.ulPublicDataLen)?,
+                )
+            };
+            MechParam::Ecdh1 {
+                kdf: p.kdf,
+                shared_data: shared.to_vec(),
+                public_data: public.to_vec(),
+            }
+        }
     };
     Ok(Mechanism {
         mech: m.mechanism,

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod ec;
+pub mod ecdh;
 pub mod gost;
 pub mod gost_symmetric;
 pub mod keys;
@@ -12,9 +13,12 @@ pub mod params;
 pub mod rsa;
 pub mod secret;
 pub mod symmetric;
+pub mod wrap;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use zeroize::Zeroizing;
 
 use crate::crypto::{HashAlg, Hasher};
 
@@ -122,6 +126,28 @@ pub trait MechanismImpl: Send + Sync {
     ) -> Result<()> {
         Err(Error::MechanismInvalid(m.mech))
     }
+    /// Wraps `value`, a secret key's `CKA_VALUE`, with `wrapping_key`. The
+    /// mechanism checks the wrapping key's class, type and `CKA_WRAP`; the
+    /// caller checks the key being wrapped.
+    fn wrap(&self, m: &Mechanism, _wrapping_key: &Object, _value: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::MechanismInvalid(m.mech))
+    }
+    /// Recovers a key value from `wrapped` with `unwrapping_key` (class, type
+    /// and `CKA_UNWRAP` checked here).
+    fn unwrap(
+        &self,
+        m: &Mechanism,
+        _unwrapping_key: &Object,
+        _wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        Err(Error::MechanismInvalid(m.mech))
+    }
+    /// Derives a secret key's `CKA_VALUE` from `base_key` into the new key's
+    /// (already policy-checked) attributes; the template's `CKA_KEY_TYPE`
+    /// and `CKA_VALUE_LEN` say what to make.
+    fn derive(&self, m: &Mechanism, _base_key: &Object, _attrs: &mut AttrMap) -> Result<()> {
+        Err(Error::MechanismInvalid(m.mech))
+    }
     /// The key type a generation mechanism makes and the class pair it makes.
     fn generated_key_type(&self, m: CK_MECHANISM_TYPE) -> Option<CK_KEY_TYPE> {
         let _ = m;
@@ -180,6 +206,8 @@ pub fn registry() -> &'static Registry {
         secret::register(&mut r);
         symmetric::register(&mut r);
         gost_symmetric::register(&mut r);
+        wrap::register(&mut r);
+        ecdh::register(&mut r);
         r
     })
 }

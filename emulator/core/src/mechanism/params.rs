@@ -21,6 +21,8 @@ pub enum ParamShape {
     Gcm,
     /// `CK_MAC_GENERAL_PARAMS`: the MAC length in bytes.
     MacLength,
+    /// `CK_ECDH1_DERIVE_PARAMS`.
+    Ecdh1,
 }
 
 /// A parsed mechanism parameter.
@@ -68,6 +70,15 @@ pub enum MechParam {
     },
     /// `CK_MAC_GENERAL_PARAMS`.
     MacLength(CK_ULONG),
+    /// `CK_ECDH1_DERIVE_PARAMS`.
+    Ecdh1 {
+        /// `kdf`: `CKD_NULL`, `CKD_SHA1_KDF` …
+        kdf: CK_EC_KDF_TYPE,
+        /// `pSharedData`.
+        shared_data: Vec<u8>,
+        /// `pPublicData`: the other party's EC point.
+        public_data: Vec<u8>,
+    },
 }
 
 /// A mechanism with its parameter, owned by the core.
@@ -108,6 +119,9 @@ pub fn param_shape(mech: CK_MECHANISM_TYPE) -> ParamShape {
         CKM_GOST28147 | CKM_GOST28147_MAC | CKM_KUZNECHIK_CTR_ACPKM | CKM_MAGMA_CTR_ACPKM => {
             ParamShape::Bytes
         }
+        // An optional IV: 8 bytes for RFC 3394, 4 for RFC 5649.
+        CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => ParamShape::Bytes,
+        CKM_ECDH1_DERIVE => ParamShape::Ecdh1,
         CKM_AES_CTR => ParamShape::AesCtr,
         CKM_AES_GCM => ParamShape::Gcm,
         CKM_SHA_1_HMAC_GENERAL
