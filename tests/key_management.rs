@@ -649,6 +649,24 @@ fn ecdh_both_sides_agree() {
     // new key is not, so it is not always sensitive either.
     assert!(!bool_of(&s, ka, AttributeType::Local));
     assert!(!bool_of(&s, ka, AttributeType::AlwaysSensitive));
+    assert!(!bool_of(&s, ka, AttributeType::NeverExtractable));
+    // A sensitive, unextractable key from that always-sensitive, never
+    // extractable base keeps both flags (v3.0 §4.9 footnotes).
+    let kept = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &b_der)),
+            a_priv,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::Token(false),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+            ],
+        )
+        .expect("C_DeriveKey(ECDH, sensitive)");
+    assert!(bool_of(&s, kept, AttributeType::AlwaysSensitive));
+    assert!(bool_of(&s, kept, AttributeType::NeverExtractable));
 
     // X9.63 with SHA-256 and shared data into AES keys: equal values.
     let info = b"shared info";
