@@ -515,8 +515,10 @@ fn invalid_handles() {
             ),
             CKR_SESSION_HANDLE_INVALID
         );
+        // A signature mechanism does not derive (CKF_DERIVE unset).
+        let mut derived: CK_OBJECT_HANDLE = 0;
         assert_ckr!(
-            raw.C_DeriveKey(h, &mut mech, 1, null_mut(), 0, null_mut()),
+            raw.C_DeriveKey(h, &mut mech, 1, null_mut(), 0, &mut derived),
             CKR_MECHANISM_INVALID
         );
     }

@@ -265,3 +265,161 @@ fn verify_with_openssl(pub_der: &Path, sig: &Path, msg: &Path, conf: &Path) -> S
     verify.arg("-signature").arg(sig).arg(msg);
     run_ok(&mut verify, conf)
 }
+
+/// pkcs11-tool on the `softtoken` profile, the SoftHSM2 stand-in: secret keys
+/// generated and imported, AES-CBC-PAD both ways and SHA256-HMAC equal to
+/// `openssl enc` / `openssl dgst -mac HMAC`, and `--test` without errors.
+#[test]
+#[serial]
+fn pkcs11_tool_secret_keys_on_the_softtoken_equal_openssl() {
+    let env = TestEnv::new(&[common::SlotSpec {
+        id: 0,
+        profile: "softtoken",
+        present: true,
+    }]);
+    let pin = env.profile(0).pin.default_user_pin;
+    let dir = env.dir.path();
+    let login = |extra: &[&str]| -> Option<String> {
+        let mut v = vec!["--slot", "0", "--login", "--pin", pin.as_str()];
+        v.extend_from_slice(extra);
+        pkcs11_tool(&env, &v)
+    };
+    let Some(out) = login(&[
+        "--keygen",
+        "--key-type",
+        "AES:32",
+        "--id",
+        "11",
+        "--label",
+        "aes",
+    ]) else {
+        return;
+    };
+    assert!(out.contains("AES length 32"), "{out}");
+    let out = login(&["--keygen", "--key-type", "GENERIC:64", "--id", "12"]).unwrap();
+    assert!(out.contains("Generic secret length 64"), "{out}");
+    let Some(openssl) = require("openssl", "openssl") else {
+        return;
+    };
+
+    // An imported AES key: CBC-PAD both ways against openssl enc.
+    let key = dir.join("aes.key");
+    let plain = dir.join("plain.bin");
+    let (ours, theirs, back) = (
+        dir.join("p11.enc"),
+        dir.join("ossl.enc"),
+        dir.join("p11.dec"),
+    );
+    std::fs::write(&key, b"0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::write(&plain, (0..100u8).collect::<Vec<_>>()).unwrap();
+    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
+    login(&[
+        "--write-object",
+        &path(&key),
+        "--type",
+        "secrkey",
+        "--key-type",
+        "AES:32",
+        "--id",
+        "21",
+        "--usage-decrypt",
+    ])
+    .unwrap();
+    let iv = "000102030405060708090a0b0c0d0e0f";
+    login(&[
+        "--encrypt",
+        "-m",
+        "AES-CBC-PAD",
+        "--iv",
+        iv,
+        "--id",
+        "21",
+        "--input-file",
+        &path(&plain),
+        "--output-file",
+        &path(&ours),
+    ])
+    .unwrap();
+    run_ok(
+        Command::new(&openssl)
+            .args([
+                "enc",
+                "-aes-256-cbc",
+                "-K",
+                &hex::encode(b"0123456789abcdef0123456789abcdef"),
+            ])
+            .args(["-iv", iv, "-in", &path(&plain), "-out", &path(&theirs)]),
+        &env.conf,
+    );
+    assert_eq!(
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&theirs).unwrap()
+    );
+    login(&[
+        "--decrypt",
+        "-m",
+        "AES-CBC-PAD",
+        "--iv",
+        iv,
+        "--id",
+        "21",
+        "--input-file",
+        &path(&theirs),
+        "--output-file",
+        &path(&back),
+    ])
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&plain).unwrap()
+    );
+
+    // An extractable generic secret: its HMAC-SHA256 equals openssl's.
+    let (hkey, mac) = (dir.join("hmac.key"), dir.join("mac.bin"));
+    login(&[
+        "--keygen",
+        "--key-type",
+        "GENERIC:32",
+        "--extractable",
+        "--id",
+        "41",
+    ])
+    .unwrap();
+    login(&[
+        "--read-object",
+        "--type",
+        "secrkey",
+        "--id",
+        "41",
+        "--output-file",
+        &path(&hkey),
+    ])
+    .unwrap();
+    login(&[
+        "--sign",
+        "-m",
+        "SHA256-HMAC",
+        "--id",
+        "41",
+        "--input-file",
+        &path(&plain),
+        "--output-file",
+        &path(&mac),
+    ])
+    .unwrap();
+    let macopt = format!("hexkey:{}", hex::encode(std::fs::read(&hkey).unwrap()));
+    let out = run_ok(
+        Command::new(&openssl)
+            .args(["dgst", "-sha256", "-mac", "HMAC", "-macopt", &macopt])
+            .arg(&plain),
+        &env.conf,
+    );
+    assert!(
+        out.trim_end()
+            .ends_with(&hex::encode(std::fs::read(&mac).unwrap())),
+        "pkcs11-tool HMAC differs from openssl: {out}"
+    );
+
+    let out = login(&["--test"]).unwrap();
+    assert!(out.contains("No errors"), "pkcs11-tool --test:\n{out}");
+}

@@ -289,9 +289,9 @@ fn mechanism_and_key_mismatches() {
         s.decrypt(&Mechanism::RsaPkcs, sign_only, &[0; 128]),
         RvError::KeyFunctionNotPermitted,
     );
-    // A mechanism the profile does not list.
+    // A mechanism the profile does not list (the eToken has no single DES).
     assert_rv(
-        s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(16.into())]),
+        s.generate_key(&Mechanism::DesKeyGen, &[]),
         RvError::MechanismInvalid,
     );
     // Key size outside the profile's range.

@@ -87,6 +87,26 @@ pub enum Error {
     KeySizeRange,
     #[error("the key cannot be digested")]
     KeyIndigestible,
+    #[error("invalid wrapping key handle {0}")]
+    WrappingKeyHandleInvalid(CK_OBJECT_HANDLE),
+    #[error("the wrapping key's type does not fit the mechanism")]
+    WrappingKeyTypeInconsistent,
+    #[error("the wrapping key's size is outside the mechanism's range")]
+    WrappingKeySizeRange,
+    #[error("invalid unwrapping key handle {0}")]
+    UnwrappingKeyHandleInvalid(CK_OBJECT_HANDLE),
+    #[error("the unwrapping key's type does not fit the mechanism")]
+    UnwrappingKeyTypeInconsistent,
+    #[error("the unwrapping key's size is outside the mechanism's range")]
+    UnwrappingKeySizeRange,
+    #[error("the key is not extractable (CKA_EXTRACTABLE is false)")]
+    KeyUnextractable,
+    #[error("the key cannot be wrapped: {0}")]
+    KeyNotWrappable(&'static str),
+    #[error("the wrapped key is invalid")]
+    WrappedKeyInvalid,
+    #[error("the wrapped key has an invalid length")]
+    WrappedKeyLenRange,
     #[error("input data has an invalid length")]
     DataLenRange,
     #[error("input data is invalid")]
@@ -168,6 +188,12 @@ impl From<crate::crypto::CryptoError> for Error {
             C::EncryptedData => Error::EncryptedDataInvalid,
             C::EncryptedDataLength => Error::EncryptedDataLenRange,
             C::KeySize => Error::KeySizeRange,
+            C::InvalidParameter(what) => Error::MechanismParamInvalid(what),
+            // C_Decrypt with an AEAD mechanism: the ciphertext (its tag) is not
+            // what the key, IV and AAD give (v3.0 keeps CKR_AEAD_DECRYPT_FAILED
+            // for the message-based functions).
+            C::AuthenticationFailed => Error::EncryptedDataInvalid,
+            C::OperationFinished => Error::OperationNotInitialized,
             other => Error::Crypto(other.to_string()),
         }
     }
@@ -214,6 +240,16 @@ impl From<&Error> for CK_RV {
             KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
             KeySizeRange => CKR_KEY_SIZE_RANGE,
             KeyIndigestible => CKR_KEY_INDIGESTIBLE,
+            WrappingKeyHandleInvalid(_) => CKR_WRAPPING_KEY_HANDLE_INVALID,
+            WrappingKeyTypeInconsistent => CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
+            WrappingKeySizeRange => CKR_WRAPPING_KEY_SIZE_RANGE,
+            UnwrappingKeyHandleInvalid(_) => CKR_UNWRAPPING_KEY_HANDLE_INVALID,
+            UnwrappingKeyTypeInconsistent => CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+            UnwrappingKeySizeRange => CKR_UNWRAPPING_KEY_SIZE_RANGE,
+            KeyUnextractable => CKR_KEY_UNEXTRACTABLE,
+            KeyNotWrappable(_) => CKR_KEY_NOT_WRAPPABLE,
+            WrappedKeyInvalid => CKR_WRAPPED_KEY_INVALID,
+            WrappedKeyLenRange => CKR_WRAPPED_KEY_LEN_RANGE,
             DataLenRange => CKR_DATA_LEN_RANGE,
             DataInvalid => CKR_DATA_INVALID,
             EncryptedDataInvalid => CKR_ENCRYPTED_DATA_INVALID,

@@ -397,6 +397,53 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         self.call("C_GenerateKey", Target::Session(session), self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "template": template_json(&template)})), || self.inner.generate_key(session, mechanism, template))
     }
+    /// `C_WrapKey` under the two-call protocol (a query gives the exact length).
+    pub fn wrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: OutSpec,
+    ) -> Result<Output> {
+        self.call(
+            "C_WrapKey",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "wrapping_key": wrapping_key, "key": key, "out": out_json(out)})),
+            || self.inner.wrap_key(session, mechanism, wrapping_key, key, out),
+        )
+    }
+    /// `C_UnwrapKey`.
+    pub fn unwrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.call(
+            "C_UnwrapKey",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "unwrapping_key": unwrapping_key, "wrapped_len": wrapped.len(), "template": template_json(&template)})),
+            || self.inner.unwrap_key(session, mechanism, unwrapping_key, wrapped, template),
+        )
+    }
+    /// `C_DeriveKey`.
+    pub fn derive_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        base_key: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.call(
+            "C_DeriveKey",
+            Target::Session(session),
+            self.args(|| json!({"session": session, "mechanism": mechanism_name(mechanism.mech), "base_key": base_key, "template": template_json(&template)})),
+            || self.inner.derive_key(session, mechanism, base_key, template),
+        )
+    }
     /// `C_GenerateKeyPair`: returns (public, private).
     pub fn generate_key_pair(
         &self,

@@ -21,6 +21,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("jacarta-pki", include_str!("../profiles/jacarta-pki.toml")),
     ("etoken", include_str!("../profiles/etoken.toml")),
     ("javatoken", include_str!("../profiles/javatoken.toml")),
+    ("softtoken", include_str!("../profiles/softtoken.toml")),
 ];
 
 /// A token profile.

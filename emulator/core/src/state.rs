@@ -22,7 +22,7 @@ use crate::mechanism::registry;
 use crate::object::attribute::{AttrMap, AttrMapExt, Attribute, Template};
 use crate::object::{build_attrs, Object, Origin};
 use crate::profile::parse_version;
-use crate::session::{Active, FindState, Session};
+use crate::session::{Active, FindState, Operation, Session, Stage};
 use crate::token::{Login, Token, Who};
 use crate::util::padded;
 
@@ -252,16 +252,21 @@ impl ModuleState {
         if f.ends_with("Init") {
             return;
         }
-        if f.starts_with("SignRecover") || f.starts_with("Sign") {
-            s.sign = None;
+        let kind = if f.starts_with("Sign") {
+            Some(OpKind::Sign)
         } else if f.starts_with("Verify") {
-            s.verify = None;
+            Some(OpKind::Verify)
         } else if f.starts_with("Encrypt") {
-            s.encrypt = None;
+            Some(OpKind::Encrypt)
         } else if f.starts_with("Decrypt") {
-            s.decrypt = None;
+            Some(OpKind::Decrypt)
         } else if f.starts_with("Digest") {
-            s.digest = None;
+            Some(OpKind::Digest)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            s.end(kind);
         } else if f == "FindObjects" {
             s.find = None;
         }
@@ -696,9 +701,7 @@ impl ModuleState {
                 if t.login != Login::User {
                     return Err(Error::UserNotLoggedIn);
                 }
-                let needs = s.sign.as_ref().is_some_and(|a| a.needs_context_login)
-                    || s.decrypt.as_ref().is_some_and(|a| a.needs_context_login);
-                if !needs {
+                if !s.needs_context_login() {
                     return Err(Error::OperationNotInitialized);
                 }
                 t.verify_pin(Who::User, pin)?;
@@ -743,6 +746,17 @@ impl ModuleState {
         Ok(())
     }
 
+    /// v3.0 §4.x (tables of certificate, public and secret key attributes):
+    /// `CKA_TRUSTED` "can only be set to CK_TRUE by the SO user". The spec
+    /// names no return value; SoftHSM and kryoptic answer
+    /// `CKR_ATTRIBUTE_READ_ONLY`, as here.
+    fn check_trusted(t: &Token, attrs: &AttrMap) -> Result<()> {
+        if attrs.get_bool(CKA_TRUSTED) == Some(true) && t.login != Login::So {
+            return Err(Error::AttributeReadOnly(CKA_TRUSTED));
+        }
+        Ok(())
+    }
+
     /// A new object owned by session `h` unless it is a token object.
     fn new_object(h: CK_SESSION_HANDLE, attrs: AttrMap) -> Object {
         let session = (attrs.get_bool(CKA_TOKEN) != Some(true)).then_some(h);
@@ -757,6 +771,7 @@ impl ModuleState {
         self.with_token(h, |t, s| {
             let mut attrs = build_attrs(&template, Origin::Create)?;
             Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
             crate::mechanism::keys::complete_import(&mut attrs)?;
             t.insert(Self::new_object(h, attrs))
         })
@@ -900,46 +915,33 @@ impl ModuleState {
                 (true, None) => return Err(Error::ArgumentsBad("a key is required")),
                 (false, _) => None,
             };
-            let ctx = key
-                .as_ref()
-                .is_some_and(|k| k.flag(CKA_ALWAYS_AUTHENTICATE));
-            match kind {
-                OpKind::Digest => s.digest = Some(Active::new(imp.digest(&m)?, false)),
-                OpKind::Sign => s.sign = Some(Active::new(imp.sign(&m, key_ref(&key)?)?, ctx)),
-                OpKind::Verify => {
-                    s.verify = Some(Active::new(imp.verify(&m, key_ref(&key)?)?, false))
-                }
-                OpKind::Encrypt => {
-                    s.encrypt = Some(Active::new(imp.encrypt(&m, key_ref(&key)?)?, false))
-                }
-                OpKind::Decrypt => {
-                    s.decrypt = Some(Active::new(imp.decrypt(&m, key_ref(&key)?)?, ctx))
-                }
+            let op = match kind {
+                OpKind::Digest => Operation::Digest(imp.digest(&m)?),
+                OpKind::Sign => Operation::Sign(imp.sign(&m, key_ref(&key)?)?),
+                OpKind::Verify => Operation::Verify(imp.verify(&m, key_ref(&key)?)?),
+                OpKind::Encrypt => Operation::Cipher(imp.encrypt(&m, key_ref(&key)?)?),
+                OpKind::Decrypt => Operation::Cipher(imp.decrypt(&m, key_ref(&key)?)?),
                 OpKind::SignRecover | OpKind::VerifyRecover => {
                     return Err(Error::MechanismInvalid(m.mech))
                 }
-            }
+            };
             // Checked once the mechanism accepted the key, so a wrong kind of key
             // reports CKR_KEY_TYPE_INCONSISTENT rather than a size error.
             if let Some(k) = &key {
-                let bits = k.key_material()?.bits() as CK_ULONG;
-                if bits < info.ulMinKeySize || (info.ulMaxKeySize != 0 && bits > info.ulMaxKeySize)
-                {
-                    match kind {
-                        OpKind::Sign | OpKind::SignRecover => s.sign = None,
-                        OpKind::Verify | OpKind::VerifyRecover => s.verify = None,
-                        OpKind::Encrypt => s.encrypt = None,
-                        OpKind::Decrypt => s.decrypt = None,
-                        OpKind::Digest => s.digest = None,
-                    }
-                    return Err(Error::KeySizeRange);
-                }
+                check_key_size(imp, &m, k, &info)?;
             }
+            // Private-key operations may need the PIN again (CKA_ALWAYS_AUTHENTICATE).
+            let ctx = matches!(kind, OpKind::Sign | OpKind::Decrypt)
+                && key
+                    .as_ref()
+                    .is_some_and(|k| k.flag(CKA_ALWAYS_AUTHENTICATE));
+            *s.op_entry(kind) = Some(Active::new(op, ctx));
             s.context_login = false;
             Ok(())
         })
     }
 
+    /// `C_Encrypt`, `C_Decrypt`, `C_Digest`, `C_Sign`.
     pub(crate) fn op_single(
         &self,
         h: CK_SESSION_HANDLE,
@@ -947,57 +949,22 @@ impl ModuleState {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| match kind {
-            OpKind::Digest => run_single(
-                &mut s.digest,
-                out,
-                input,
-                |op| op.output_len(),
-                |op, d| {
-                    op.update(d)?;
-                    op.finish()
-                },
-            ),
-            OpKind::Sign => {
-                check_context(s.sign.as_ref(), s.context_login)?;
-                run_single(
-                    &mut s.sign,
-                    out,
-                    input,
-                    |op| op.output_len(),
-                    |op, d| {
-                        op.update(d)?;
-                        op.finish()
-                    },
-                )
+        self.with_session(h, |s| {
+            if matches!(
+                kind,
+                OpKind::Verify | OpKind::SignRecover | OpKind::VerifyRecover
+            ) {
+                return Err(Error::OperationNotInitialized);
             }
-            OpKind::Encrypt | OpKind::Decrypt => {
-                if kind == OpKind::Decrypt {
-                    check_context(s.decrypt.as_ref(), s.context_login)?;
-                }
-                let slot = if kind == OpKind::Encrypt {
-                    &mut s.encrypt
-                } else {
-                    &mut s.decrypt
-                };
-                run_single(
-                    slot,
-                    out,
-                    input,
-                    |op| op.max_output(input.len()),
-                    |op, d| {
-                        let mut v = op.update(d)?;
-                        v.extend(op.finish()?);
-                        Ok(v)
-                    },
-                )
+            if matches!(kind, OpKind::Sign | OpKind::Decrypt) {
+                check_context(s.op(kind), s.context_login)?;
             }
-            OpKind::Verify | OpKind::SignRecover | OpKind::VerifyRecover => {
-                Err(Error::OperationNotInitialized)
-            }
+            run_to_end(s.op_entry(kind), out, Stage::SinglePart, input)
         })
     }
 
+    /// `C_EncryptUpdate`, `C_DecryptUpdate`, `C_DigestUpdate`, `C_SignUpdate`,
+    /// `C_VerifyUpdate`.
     pub(crate) fn op_update(
         &self,
         h: CK_SESSION_HANDLE,
@@ -1005,90 +972,69 @@ impl ModuleState {
         input: &[u8],
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| match kind {
-            OpKind::Digest => {
-                step(&mut s.digest, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
+        self.with_session(h, |s| {
+            if matches!(kind, OpKind::SignRecover | OpKind::VerifyRecover) {
+                return Err(Error::OperationNotInitialized);
             }
-            OpKind::Sign => {
-                step(&mut s.sign, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-            }
-            OpKind::Verify => {
-                step(&mut s.verify, |a| a.op.update(input)).map(|_| Output::Data(Vec::new()))
-            }
-            OpKind::Encrypt | OpKind::Decrypt => {
-                let slot = if kind == OpKind::Encrypt {
-                    &mut s.encrypt
-                } else {
-                    &mut s.decrypt
-                };
-                run_update(slot, out, input)
-            }
-            OpKind::SignRecover | OpKind::VerifyRecover => Err(Error::OperationNotInitialized),
+            run_update(s.op_entry(kind), out, input)
         })
     }
 
+    /// `C_EncryptFinal`, `C_DecryptFinal`, `C_DigestFinal`, `C_SignFinal`.
     pub(crate) fn op_final(
         &self,
         h: CK_SESSION_HANDLE,
         kind: OpKind,
         out: OutSpec,
     ) -> Result<Output> {
-        self.with_session(h, |s| match kind {
-            OpKind::Digest => run_single(
-                &mut s.digest,
-                out,
-                &[],
-                |op| op.output_len(),
-                |op, _| op.finish(),
-            ),
-            OpKind::Sign => {
-                check_context(s.sign.as_ref(), s.context_login)?;
-                run_single(
-                    &mut s.sign,
-                    out,
-                    &[],
-                    |op| op.output_len(),
-                    |op, _| op.finish(),
-                )
+        self.with_session(h, |s| {
+            if !matches!(
+                kind,
+                OpKind::Digest | OpKind::Sign | OpKind::Encrypt | OpKind::Decrypt
+            ) {
+                return Err(Error::OperationNotInitialized);
             }
-            OpKind::Encrypt | OpKind::Decrypt => {
-                let slot = if kind == OpKind::Encrypt {
-                    &mut s.encrypt
-                } else {
-                    &mut s.decrypt
-                };
-                run_single(slot, out, &[], |op| op.max_output(0), |op, _| op.finish())
+            if kind == OpKind::Sign {
+                check_context(s.op(kind), s.context_login)?;
             }
-            _ => Err(Error::OperationNotInitialized),
+            run_to_end(s.op_entry(kind), out, Stage::MultiPart, &[])
         })
     }
 
     pub(crate) fn verify(&self, h: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
         self.with_session(h, |s| {
-            let mut a = s.verify.take().ok_or(Error::OperationNotInitialized)?;
-            a.op.update(data)?;
-            a.op.finish(signature)
+            finish_verify(
+                s.op_entry(OpKind::Verify),
+                Stage::SinglePart,
+                data,
+                signature,
+            )
         })
     }
 
     pub(crate) fn verify_final(&self, h: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
         self.with_session(h, |s| {
-            let mut a = s.verify.take().ok_or(Error::OperationNotInitialized)?;
-            a.op.finish(signature)
+            finish_verify(s.op_entry(OpKind::Verify), Stage::MultiPart, &[], signature)
         })
     }
 
     pub(crate) fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
         self.with_token(h, |t, s| {
-            let a = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
-            let k = t.object(key).map_err(|_| Error::KeyHandleInvalid(key))?;
-            if k.class() != CKO_SECRET_KEY {
-                return Err(Error::KeyIndigestible);
-            }
-            let v = k.attrs.get_bytes(CKA_VALUE).ok_or(Error::KeyIndigestible)?;
-            let r = a.op.update(v);
+            let entry = s.op_entry(OpKind::Digest);
+            let a = entry.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let r = t
+                .object(key)
+                .map_err(|_| Error::KeyHandleInvalid(key))
+                .and_then(|k| {
+                    if k.class() != CKO_SECRET_KEY {
+                        return Err(Error::KeyIndigestible);
+                    }
+                    let v = k.attrs.get_bytes(CKA_VALUE).ok_or(Error::KeyIndigestible)?;
+                    a.enter(Stage::MultiPart)?;
+                    a.op.update(v).map(drop)
+                });
             if r.is_err() {
-                s.digest = None;
+                *entry = None;
             }
             r
         })
@@ -1110,7 +1056,9 @@ impl ModuleState {
             let template = with_class(template, CKO_SECRET_KEY, kt)?;
             let mut attrs = build_attrs(&template, Origin::Generate(m.mech))?;
             Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
             imp.generate_key(&m, &mut attrs, (info.ulMinKeySize, info.ulMaxKeySize))?;
+            crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
             t.insert(Self::new_object(h, attrs))
         })
     }
@@ -1135,6 +1083,7 @@ impl ModuleState {
             let mut priv_attrs = build_attrs(&private, Origin::Generate(m.mech))?;
             for attrs in [&pub_attrs, &priv_attrs] {
                 Self::check_write(t, s, attrs)?;
+                Self::check_trusted(t, attrs)?;
             }
             imp.generate_key_pair(
                 &m,
@@ -1146,6 +1095,150 @@ impl ModuleState {
                 Self::new_object(h, pub_attrs),
                 Self::new_object(h, priv_attrs),
             )
+        })
+    }
+
+    /// `C_WrapKey`: secret keys only (a private key would need PKCS#8).
+    pub(crate) fn wrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: OutSpec,
+    ) -> Result<Output> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, _| {
+            let info = self.mech_for(slot, m.mech, CKF_WRAP)?;
+            let imp = registry().get(m.mech)?;
+            let wk = t
+                .object(wrapping_key)
+                .map_err(|_| Error::WrappingKeyHandleInvalid(wrapping_key))?;
+            let k = t.object(key).map_err(|_| Error::KeyHandleInvalid(key))?;
+            if k.class() != CKO_SECRET_KEY {
+                return Err(Error::KeyNotWrappable(
+                    "only secret keys are wrapped by this token",
+                ));
+            }
+            if !k.flag(CKA_EXTRACTABLE) {
+                return Err(Error::KeyUnextractable);
+            }
+            if k.flag(CKA_WRAP_WITH_TRUSTED) && !wk.flag(CKA_TRUSTED) {
+                return Err(Error::KeyNotWrappable(
+                    "CKA_WRAP_WITH_TRUSTED needs a CKA_TRUSTED wrapping key",
+                ));
+            }
+            let value = k
+                .attrs
+                .get_bytes(CKA_VALUE)
+                .ok_or(Error::KeyNotWrappable("the key has no value"))?;
+            let wrapped = imp.wrap(&m, &wk, value).map_err(|e| match e {
+                Error::KeyTypeInconsistent => Error::WrappingKeyTypeInconsistent,
+                e => e,
+            })?;
+            check_key_size(imp, &m, &wk, &info).map_err(|e| match e {
+                Error::KeySizeRange => Error::WrappingKeySizeRange,
+                e => e,
+            })?;
+            match out {
+                OutSpec::Query => Ok(Output::Len(wrapped.len())),
+                OutSpec::Capacity(c) if c < wrapped.len() => {
+                    Err(Error::BufferTooSmall(wrapped.len()))
+                }
+                OutSpec::Capacity(_) => Ok(Output::Data(wrapped)),
+            }
+        })
+    }
+
+    /// `C_UnwrapKey`: into a secret key of the template's class and type.
+    pub(crate) fn unwrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            let info = self.mech_for(slot, m.mech, CKF_UNWRAP)?;
+            let imp = registry().get(m.mech)?;
+            let uk = t
+                .object(unwrapping_key)
+                .map_err(|_| Error::UnwrappingKeyHandleInvalid(unwrapping_key))?;
+            let mut attrs = build_attrs(&template, Origin::Unwrap)?;
+            if attrs.get_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
+                return Err(Error::TemplateInconsistent(
+                    "only secret keys are unwrapped by this token",
+                ));
+            }
+            Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
+            let mut value = imp.unwrap(&m, &uk, wrapped).map_err(|e| match e {
+                Error::KeyTypeInconsistent => Error::UnwrappingKeyTypeInconsistent,
+                Error::EncryptedDataInvalid | Error::DataInvalid => Error::WrappedKeyInvalid,
+                Error::EncryptedDataLenRange | Error::DataLenRange => Error::WrappedKeyLenRange,
+                e => e,
+            })?;
+            check_key_size(imp, &m, &uk, &info).map_err(|e| match e {
+                Error::KeySizeRange => Error::UnwrappingKeySizeRange,
+                e => e,
+            })?;
+            // RFC 3394 carries whole 8-byte blocks: a key whose length is not
+            // a multiple of 8 arrives zero-padded, and CKA_VALUE_LEN says how
+            // much of it is the key. Other mechanisms restore the exact length.
+            if let Some(len) = attrs.get_ulong(CKA_VALUE_LEN) {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                if m.mech == CKM_AES_KEY_WRAP && len < value.len() && value.len() - len < 8 {
+                    value.truncate(len);
+                }
+            }
+            attrs.insert(CKA_VALUE, value.to_vec());
+            crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
+            t.insert(Self::new_object(h, attrs))
+        })
+    }
+
+    /// `C_DeriveKey`: a secret key from a base key.
+    pub(crate) fn derive_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: Mechanism,
+        base_key: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let slot = self.cell(h)?.slot;
+        self.with_token(h, |t, s| {
+            let info = self.mech_for(slot, m.mech, CKF_DERIVE)?;
+            let imp = registry().get(m.mech)?;
+            let base = t
+                .object(base_key)
+                .map_err(|_| Error::KeyHandleInvalid(base_key))?;
+            // A derived key is a secret key; its type defaults to generic
+            // secret, as in SoftHSM and kryoptic.
+            let mut template = template;
+            for (ty, default) in [
+                (CKA_CLASS, CKO_SECRET_KEY),
+                (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            ] {
+                if !template.iter().any(|a| a.ty == ty) {
+                    template.push(Attribute::ulong(ty, default));
+                }
+            }
+            let origin = Origin::Derive {
+                always_sensitive: base.flag(CKA_ALWAYS_SENSITIVE),
+                never_extractable: base.flag(CKA_NEVER_EXTRACTABLE),
+            };
+            let mut attrs = build_attrs(&template, origin)?;
+            if attrs.get_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
+                return Err(Error::TemplateInconsistent("a derived key is a secret key"));
+            }
+            Self::check_write(t, s, &attrs)?;
+            Self::check_trusted(t, &attrs)?;
+            imp.derive(&m, &base, &mut attrs)?;
+            check_key_size(imp, &m, &base, &info)?;
+            crate::mechanism::symmetric::complete_secret_key(&mut attrs)?;
+            t.insert(Self::new_object(h, attrs))
         })
     }
 
@@ -1164,6 +1257,26 @@ impl ModuleState {
             Ok(v)
         })
     }
+}
+
+/// Checks a key against the `CK_MECHANISM_INFO` size range, in the unit the
+/// mechanism counts (`CKR_KEY_SIZE_RANGE`; callers name the key's role).
+fn check_key_size(
+    imp: &dyn crate::mechanism::MechanismImpl,
+    m: &Mechanism,
+    key: &Object,
+    info: &CK_MECHANISM_INFO,
+) -> Result<()> {
+    let bits = key.key_material()?.bits() as CK_ULONG;
+    let size = if imp.key_size_in_bytes(m.mech) {
+        bits / 8
+    } else {
+        bits
+    };
+    if size < info.ulMinKeySize || (info.ulMaxKeySize != 0 && size > info.ulMaxKeySize) {
+        return Err(Error::KeySizeRange);
+    }
+    Ok(())
 }
 
 fn key_ref(key: &Option<Arc<Object>>) -> Result<&Object> {
@@ -1187,45 +1300,46 @@ fn with_class(mut t: Template, class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -> Resul
     Ok(t)
 }
 
-fn check_context<T: ?Sized>(a: Option<&Active<T>>, context_login: bool) -> Result<()> {
+fn check_context(a: Option<&Active>, context_login: bool) -> Result<()> {
     match a {
         Some(a) if a.needs_context_login && !context_login => Err(Error::UserNotLoggedIn),
         _ => Ok(()),
     }
 }
 
-/// One step of a multi-part operation; an error ends the operation.
-fn step<T: ?Sized>(
-    slot: &mut Option<Active<T>>,
-    f: impl FnOnce(&mut Active<T>) -> Result<()>,
-) -> Result<()> {
-    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
-    let r = f(a);
-    if r.is_err() {
-        *slot = None;
-    }
-    r
-}
-
-/// The spec's size protocol for calls that finish an operation: a length query
-/// or a too-small buffer keeps it (and any computed output) alive; anything
-/// else ends it.
-fn run_single<T: ?Sized>(
-    slot: &mut Option<Active<T>>,
+/// The spec's size protocol for calls that finish an operation (the
+/// single-part call, or `*Final` after updates): a length query or a
+/// too-small buffer keeps it (and any computed output) alive; anything else
+/// ends it. Mixing single- and multi-part calls ends it with
+/// `CKR_OPERATION_ACTIVE`.
+fn run_to_end(
+    entry: &mut Option<Active>,
     out: OutSpec,
+    stage: Stage,
     input: &[u8],
-    bound: impl FnOnce(&T) -> usize,
-    run: impl FnOnce(&mut T, &[u8]) -> Result<Vec<u8>>,
 ) -> Result<Output> {
-    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+    let a = entry.as_mut().ok_or(Error::OperationNotInitialized)?;
+    if let Err(e) = a.enter(stage) {
+        *entry = None;
+        return Err(e);
+    }
     let cap = match (out, &a.pending) {
         (OutSpec::Query, Some(p)) => return Ok(Output::Len(p.len())),
-        (OutSpec::Query, None) => return Ok(Output::Len(bound(&a.op))),
+        (OutSpec::Query, None) => {
+            let n = if stage == Stage::SinglePart {
+                a.op.single_len(input)
+            } else {
+                a.op.final_len()
+            };
+            // A query that already shows the input is wrong ends the operation.
+            return n.map(Output::Len).inspect_err(|_| *entry = None);
+        }
         (OutSpec::Capacity(c), _) => c,
     };
     let result = match a.pending.take() {
         Some(p) => Ok(p),
-        None => run(&mut a.op, input),
+        None if stage == Stage::SinglePart => a.op.single(input),
+        None => a.op.finish(),
     };
     match result {
         Ok(v) if v.len() > cap => {
@@ -1234,32 +1348,54 @@ fn run_single<T: ?Sized>(
             Err(Error::BufferTooSmall(n))
         }
         Ok(v) => {
-            *slot = None;
+            *entry = None;
             Ok(Output::Data(v))
         }
         Err(e) => {
-            *slot = None;
+            *entry = None;
             Err(e)
         }
     }
 }
 
-/// `C_EncryptUpdate`/`C_DecryptUpdate`: output may be produced; RSA produces
-/// none until the final call.
-fn run_update(
-    slot: &mut Option<Active<dyn crate::mechanism::CipherOp>>,
-    out: OutSpec,
-    input: &[u8],
-) -> Result<Output> {
-    let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
-    if out == OutSpec::Query {
-        return Ok(Output::Len(a.op.max_output(input.len()).min(input.len())));
+/// An update: a cipher's output length is known exactly before it runs, so a
+/// length query or a too-small buffer consumes no input and keeps the
+/// operation; an error ends it.
+fn run_update(entry: &mut Option<Active>, out: OutSpec, input: &[u8]) -> Result<Output> {
+    let a = entry.as_mut().ok_or(Error::OperationNotInitialized)?;
+    if let Err(e) = a.enter(Stage::MultiPart) {
+        *entry = None;
+        return Err(e);
+    }
+    let n = a.op.update_len(input.len());
+    match out {
+        OutSpec::Query => return Ok(Output::Len(n)),
+        OutSpec::Capacity(c) if c < n => return Err(Error::BufferTooSmall(n)),
+        OutSpec::Capacity(_) => {}
     }
     match a.op.update(input) {
         Ok(v) => Ok(Output::Data(v)),
         Err(e) => {
-            *slot = None;
+            *entry = None;
             Err(e)
         }
     }
+}
+
+/// `C_Verify` (with the data) or `C_VerifyFinal`: always ends the operation.
+fn finish_verify(
+    entry: &mut Option<Active>,
+    stage: Stage,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let mut a = entry.take().ok_or(Error::OperationNotInitialized)?;
+    a.enter(stage)?;
+    let Operation::Verify(op) = &mut a.op else {
+        return Err(Error::OperationNotInitialized);
+    };
+    if stage == Stage::SinglePart {
+        op.update(data)?;
+    }
+    op.finish(signature)
 }

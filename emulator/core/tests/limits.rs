@@ -56,6 +56,11 @@ fn fill(f: &Fixture, s: CK_SESSION_HANDLE, value_len: usize, at_most: usize) -> 
 fn builtin_profiles_have_their_real_memory_and_default_to_it() {
     for (name, _) in tokenemu_core::profile::BUILTIN {
         let p = Profile::builtin(name).unwrap();
+        if *name == "softtoken" {
+            // Not a device: the CI stand-in for SoftHSM2 sets no cap.
+            assert_eq!(p.token.memory, 0, "softtoken has no memory cap");
+            continue;
+        }
         assert!(
             (64 * 1024..=128 * 1024).contains(&p.token.memory),
             "{name}: memory {} is not a 64–128 KiB token's",

@@ -76,10 +76,77 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 source_data: label.to_vec(),
             }
         }
+        ParamShape::AesCtr => {
+            // SAFETY: as above.
+            let p: CK_AES_CTR_PARAMS = unsafe { param_struct(param, len) }?;
+            MechParam::AesCtr {
+                counter_bits: p.ulCounterBits,
+                counter_block: p.cb,
+            }
+        }
+        // SAFETY: as above.
+        ParamShape::Gcm => unsafe { gcm_params(param, len) }?,
+        ParamShape::MacLength => {
+            // SAFETY: as above.
+            let n: CK_MAC_GENERAL_PARAMS = unsafe { param_struct(param, len) }?;
+            MechParam::MacLength(n)
+        }
+        ParamShape::Ecdh1 => {
+            // SAFETY: as above.
+            let p: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(param, len) }?;
+            // SAFETY: the struct's pointers hold their lengths (caller's contract).
+            let (shared, public) = unsafe {
+                (
+                    param_bytes(p.pSharedData, p.ulSharedDataLen)?,
+                    param_bytes(p.pPublicData, p.ulPublicDataLen)?,
+                )
+            };
+            MechParam::Ecdh1 {
+                kdf: p.kdf,
+                shared_data: shared.to_vec(),
+                public_data: public.to_vec(),
+            }
+        }
     };
     Ok(Mechanism {
         mech: m.mechanism,
         param,
+    })
+}
+
+/// v2.40's `CK_GCM_PARAMS`, which has no `ulIvBits`: still what many
+/// clients built against older headers pass, told apart by its size.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GcmParamsV240 {
+    p_iv: *mut CK_BYTE,
+    ul_iv_len: CK_ULONG,
+    p_aad: *mut CK_BYTE,
+    ul_aad_len: CK_ULONG,
+    ul_tag_bits: CK_ULONG,
+}
+
+/// Reads `CK_GCM_PARAMS` in either layout and copies the IV and AAD.
+///
+/// # Safety
+/// `p` is NULL or holds `len` readable bytes; the IV and AAD pointers inside
+/// hold their lengths.
+unsafe fn gcm_params(p: *const u8, len: usize) -> Result<MechParam> {
+    let (iv, iv_len, aad, aad_len, tag_bits) = if len == std::mem::size_of::<CK_GCM_PARAMS>() {
+        // SAFETY: forwarded contract; the size matches the struct.
+        let g: CK_GCM_PARAMS = unsafe { param_struct(p, len) }?;
+        (g.pIv, g.ulIvLen, g.pAAD, g.ulAADLen, g.ulTagBits)
+    } else {
+        // SAFETY: as above; param_struct refuses any other size.
+        let g: GcmParamsV240 = unsafe { param_struct(p, len) }?;
+        (g.p_iv, g.ul_iv_len, g.p_aad, g.ul_aad_len, g.ul_tag_bits)
+    };
+    Ok(MechParam::Gcm {
+        // SAFETY: the caller's struct promises these buffers and lengths.
+        iv: unsafe { param_bytes(iv, iv_len) }?.to_vec(),
+        // SAFETY: as above.
+        aad: unsafe { param_bytes(aad, aad_len) }?.to_vec(),
+        tag_bits,
     })
 }
 

@@ -169,8 +169,8 @@ pub fn complete_import(attrs: &mut AttrMap) -> Result<()> {
     if let KeyMaterial::RsaPublic(k) = &key {
         attrs.set_ulong(CKA_MODULUS_BITS, k.bits() as CK_ULONG);
     }
-    if let (KeyMaterial::Secret(v), CKO_SECRET_KEY) = (&key, class) {
-        attrs.set_ulong(CKA_VALUE_LEN, v.len() as CK_ULONG);
+    if class == CKO_SECRET_KEY {
+        super::symmetric::complete_secret_key(attrs)?;
     }
     Ok(())
 }

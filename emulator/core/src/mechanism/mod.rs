@@ -5,14 +5,20 @@
 
 pub mod digest;
 pub mod ec;
+pub mod ecdh;
 pub mod gost;
+pub mod gost_symmetric;
 pub mod keys;
 pub mod params;
 pub mod rsa;
 pub mod secret;
+pub mod symmetric;
+pub mod wrap;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use zeroize::Zeroizing;
 
 use crate::crypto::{HashAlg, Hasher};
 
@@ -51,13 +57,28 @@ pub trait VerifyOp: Send {
 }
 
 /// A running encryption or decryption.
+///
+/// The length methods answer the two-call protocol's queries: `update_len`
+/// exactly (a too-small buffer is refused before any input is consumed),
+/// `final_len` and `single_len` exactly or as an upper bound where the spec
+/// allows one (an RSA decryption reports the modulus length).
 pub trait CipherOp: Send {
     /// Feeds data; returns what output is ready.
     fn update(&mut self, data: &[u8]) -> Result<Vec<u8>>;
+    /// Exactly what `update` with `input_len` bytes would return now.
+    fn update_len(&self, input_len: usize) -> usize;
     /// The remaining output; the operation is over.
     fn finish(&mut self) -> Result<Vec<u8>>;
-    /// An upper bound of the output for `input_len` more bytes plus the final.
-    fn max_output(&self, input_len: usize) -> usize;
+    /// What `finish` would return now.
+    fn final_len(&self) -> Result<usize>;
+    /// What a single-part call over `input` would return.
+    fn single_len(&self, input: &[u8]) -> Result<usize>;
+    /// A single-part call: `input`, then the end.
+    fn single(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+        let mut out = self.update(input)?;
+        out.extend(self.finish()?);
+        Ok(out)
+    }
 }
 
 /// A key pair's attributes filled in by generation: (public, private).
@@ -105,10 +126,38 @@ pub trait MechanismImpl: Send + Sync {
     ) -> Result<()> {
         Err(Error::MechanismInvalid(m.mech))
     }
+    /// Wraps `value`, a secret key's `CKA_VALUE`, with `wrapping_key`. The
+    /// mechanism checks the wrapping key's class, type and `CKA_WRAP`; the
+    /// caller checks the key being wrapped.
+    fn wrap(&self, m: &Mechanism, _wrapping_key: &Object, _value: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::MechanismInvalid(m.mech))
+    }
+    /// Recovers a key value from `wrapped` with `unwrapping_key` (class, type
+    /// and `CKA_UNWRAP` checked here).
+    fn unwrap(
+        &self,
+        m: &Mechanism,
+        _unwrapping_key: &Object,
+        _wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        Err(Error::MechanismInvalid(m.mech))
+    }
+    /// Derives a secret key's `CKA_VALUE` from `base_key` into the new key's
+    /// (already policy-checked) attributes; the template's `CKA_KEY_TYPE`
+    /// and `CKA_VALUE_LEN` say what to make.
+    fn derive(&self, m: &Mechanism, _base_key: &Object, _attrs: &mut AttrMap) -> Result<()> {
+        Err(Error::MechanismInvalid(m.mech))
+    }
     /// The key type a generation mechanism makes and the class pair it makes.
     fn generated_key_type(&self, m: CK_MECHANISM_TYPE) -> Option<CK_KEY_TYPE> {
         let _ = m;
         None
+    }
+    /// Whether `m`'s `CK_MECHANISM_INFO` key sizes count bytes (AES, HMAC,
+    /// CMAC: the mechanisms spec says so per mechanism) rather than bits.
+    fn key_size_in_bytes(&self, m: CK_MECHANISM_TYPE) -> bool {
+        let _ = m;
+        false
     }
 }
 
@@ -155,6 +204,10 @@ pub fn registry() -> &'static Registry {
         ec::register(&mut r);
         gost::register(&mut r);
         secret::register(&mut r);
+        symmetric::register(&mut r);
+        gost_symmetric::register(&mut r);
+        wrap::register(&mut r);
+        ecdh::register(&mut r);
         r
     })
 }

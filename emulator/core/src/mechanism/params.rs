@@ -13,8 +13,16 @@ pub enum ParamShape {
     RsaPss,
     /// `CK_RSA_PKCS_OAEP_PARAMS`.
     RsaOaep,
-    /// Raw bytes (an OID for GOST digests, or an optional parameter).
+    /// Raw bytes (an OID for GOST digests, an IV, or an optional parameter).
     Bytes,
+    /// `CK_AES_CTR_PARAMS`.
+    AesCtr,
+    /// `CK_GCM_PARAMS` (v3.0, or v2.40's struct without `ulIvBits`).
+    Gcm,
+    /// `CK_MAC_GENERAL_PARAMS`: the MAC length in bytes.
+    MacLength,
+    /// `CK_ECDH1_DERIVE_PARAMS`.
+    Ecdh1,
 }
 
 /// A parsed mechanism parameter.
@@ -44,6 +52,33 @@ pub enum MechParam {
     },
     /// Raw parameter bytes.
     Bytes(Vec<u8>),
+    /// `CK_AES_CTR_PARAMS`.
+    AesCtr {
+        /// `ulCounterBits`.
+        counter_bits: CK_ULONG,
+        /// `cb`: the initial counter block.
+        counter_block: [u8; 16],
+    },
+    /// `CK_GCM_PARAMS`.
+    Gcm {
+        /// `pIv`.
+        iv: Vec<u8>,
+        /// `pAAD`.
+        aad: Vec<u8>,
+        /// `ulTagBits`.
+        tag_bits: CK_ULONG,
+    },
+    /// `CK_MAC_GENERAL_PARAMS`.
+    MacLength(CK_ULONG),
+    /// `CK_ECDH1_DERIVE_PARAMS`.
+    Ecdh1 {
+        /// `kdf`: `CKD_NULL`, `CKD_SHA1_KDF` …
+        kdf: CK_EC_KDF_TYPE,
+        /// `pSharedData`.
+        shared_data: Vec<u8>,
+        /// `pPublicData`: the other party's EC point.
+        public_data: Vec<u8>,
+    },
 }
 
 /// A mechanism with its parameter, owned by the core.
@@ -78,6 +113,23 @@ pub fn param_shape(mech: CK_MECHANISM_TYPE) -> ParamShape {
         CKM_GOSTR3411 | CKM_GOSTR3410_WITH_GOSTR3411 | CKM_GOSTR3410_KEY_PAIR_GEN => {
             ParamShape::Bytes
         }
+        CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_DES3_CBC | CKM_DES3_CBC_PAD => ParamShape::Bytes,
+        // An optional 8-byte IV (GOST 28147-89); CTR-ACPKM's section length
+        // and IV (gost_symmetric.rs).
+        CKM_GOST28147 | CKM_GOST28147_MAC | CKM_KUZNECHIK_CTR_ACPKM | CKM_MAGMA_CTR_ACPKM => {
+            ParamShape::Bytes
+        }
+        // An optional IV: 8 bytes for RFC 3394, 4 for RFC 5649.
+        CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => ParamShape::Bytes,
+        CKM_ECDH1_DERIVE => ParamShape::Ecdh1,
+        CKM_AES_CTR => ParamShape::AesCtr,
+        CKM_AES_GCM => ParamShape::Gcm,
+        CKM_SHA_1_HMAC_GENERAL
+        | CKM_SHA224_HMAC_GENERAL
+        | CKM_SHA256_HMAC_GENERAL
+        | CKM_SHA384_HMAC_GENERAL
+        | CKM_SHA512_HMAC_GENERAL
+        | CKM_AES_CMAC_GENERAL => ParamShape::MacLength,
         _ => ParamShape::None,
     }
 }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use crate::crypto::{HashAlg, RsaPrivateKey};
 
 use super::keys::KeyMaterial;
@@ -253,6 +255,15 @@ fn cipher(m: &Mechanism) -> Result<Cipher> {
     }
 }
 
+/// The schemes that wrap keys: PKCS#1 v1.5 and OAEP (raw RSA would leak the
+/// key's length and structure, so `CKM_RSA_X_509` does not wrap here).
+fn wrap_cipher(m: &Mechanism) -> Result<Cipher> {
+    match m.mech {
+        CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP => cipher(m),
+        _ => Err(Error::MechanismInvalid(m.mech)),
+    }
+}
+
 struct RsaCipher {
     key: Arc<KeyMaterial>,
     cipher: Cipher,
@@ -294,8 +305,14 @@ impl CipherOp for RsaCipher {
             })
         }
     }
-    fn max_output(&self, _input_len: usize) -> usize {
-        self.k
+    fn update_len(&self, _input_len: usize) -> usize {
+        0 // RSA needs the whole input: everything comes out at the end
+    }
+    fn final_len(&self) -> Result<usize> {
+        Ok(self.k) // a decryption's plaintext is shorter; an upper bound is allowed
+    }
+    fn single_len(&self, _input: &[u8]) -> Result<usize> {
+        Ok(self.k)
     }
 }
 
@@ -355,6 +372,44 @@ impl MechanismImpl for Rsa {
             encrypt: false,
             input: Vec::new(),
             k,
+        }))
+    }
+    fn wrap(&self, m: &Mechanism, wrapping_key: &Object, value: &[u8]) -> Result<Vec<u8>> {
+        let cipher = wrap_cipher(m)?;
+        check_key(wrapping_key, CKO_PUBLIC_KEY, &[CKK_RSA], CKA_WRAP, m.mech)?;
+        let k = public(&*wrapping_key.key_material()?)?;
+        let wrapped = match &cipher {
+            Cipher::Oaep { hash, mgf, label } => k.encrypt_oaep(*hash, *mgf, label, value),
+            _ => k.encrypt_pkcs1v15(value),
+        };
+        // A key value too long for the modulus cannot be wrapped by it.
+        wrapped.map_err(|e| match Error::from(e) {
+            Error::DataLenRange => Error::KeySizeRange,
+            e => e,
+        })
+    }
+    fn unwrap(
+        &self,
+        m: &Mechanism,
+        unwrapping_key: &Object,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let cipher = wrap_cipher(m)?;
+        check_key(
+            unwrapping_key,
+            CKO_PRIVATE_KEY,
+            &[CKK_RSA],
+            CKA_UNWRAP,
+            m.mech,
+        )?;
+        let km = unwrapping_key.key_material()?;
+        let k = private(&km)?;
+        if wrapped.len() != k.size_bytes() {
+            return Err(Error::EncryptedDataLenRange);
+        }
+        Ok(Zeroizing::new(match &cipher {
+            Cipher::Oaep { hash, mgf, label } => k.decrypt_oaep(*hash, *mgf, label, wrapped)?,
+            _ => k.decrypt_pkcs1v15(wrapped)?,
         }))
     }
     fn generate_key_pair(

@@ -22,14 +22,16 @@ impl MechanismImpl for GenericSecret {
         let len = attrs
             .get_ulong(CKA_VALUE_LEN)
             .ok_or(Error::TemplateIncomplete(CKA_VALUE_LEN))?;
-        // A profile without a maximum still gets one: a caller's CKA_VALUE_LEN
+        // CKM_GENERIC_SECRET_KEY_GEN's key sizes are in bits (mechanisms
+        // spec, generic secret key generation); CKA_VALUE_LEN is in bytes. A
+        // profile without a maximum still gets one: a caller's CKA_VALUE_LEN
         // must never size an allocation that exhausts memory.
-        let max = if range.1 == 0 {
+        let max_bytes = if range.1 == 0 {
             MAX_SECRET_LEN
         } else {
-            range.1
+            (range.1 / 8).min(MAX_SECRET_LEN)
         };
-        if len == 0 || len < range.0 || len > max {
+        if len == 0 || len.saturating_mul(8) < range.0 || len > max_bytes {
             return Err(Error::KeySizeRange);
         }
         let mut v = vec![0u8; usize::try_from(len).map_err(|_| Error::KeySizeRange)?];

@@ -51,6 +51,19 @@ pub enum Origin {
     Create,
     /// `C_GenerateKey(Pair)`: the token makes the value.
     Generate(CK_MECHANISM_TYPE),
+    /// `C_UnwrapKey`: the value comes from the wrapped data, so the template
+    /// may not give it; the key is not local, never always sensitive nor
+    /// never extractable (v3.0 §4.9).
+    Unwrap,
+    /// `C_DeriveKey`: the value comes from the base key; `CKA_ALWAYS_SENSITIVE`
+    /// and `CKA_NEVER_EXTRACTABLE` carry the base key's flags forward (v3.0
+    /// §4.9 footnotes: true only if the base key's was and the new key stays so).
+    Derive {
+        /// The base key's `CKA_ALWAYS_SENSITIVE`.
+        always_sensitive: bool,
+        /// The base key's `CKA_NEVER_EXTRACTABLE`.
+        never_extractable: bool,
+    },
 }
 
 impl Object {
@@ -418,9 +431,9 @@ pub fn build_attrs(template: &[Attribute], origin: Origin) -> Result<AttrMap> {
         if r.has(flag::TOKEN_SET) {
             return Err(Error::AttributeReadOnly(a.ty));
         }
-        if matches!(origin, Origin::Generate(_)) && r.has(flag::NOT_ON_GENERATE) {
+        if !matches!(origin, Origin::Create) && r.has(flag::NOT_ON_GENERATE) {
             return Err(Error::TemplateInconsistent(
-                "a generated key's value cannot be given",
+                "a generated, unwrapped or derived key's value cannot be given",
             ));
         }
         if let Some(prev) = attrs.insert(a.ty, a.value.clone()) {
@@ -439,6 +452,8 @@ pub fn build_attrs(template: &[Attribute], origin: Origin) -> Result<AttrMap> {
             let required = match origin {
                 Origin::Create => r.has(flag::REQUIRED_ON_CREATE),
                 Origin::Generate(_) => r.has(flag::REQUIRED_ON_GENERATE),
+                // The mechanism decides what else it needs (CKA_VALUE_LEN).
+                Origin::Unwrap | Origin::Derive { .. } => false,
             };
             if required {
                 return Err(Error::TemplateIncomplete(r.ty));
@@ -458,8 +473,16 @@ pub fn build_attrs(template: &[Attribute], origin: Origin) -> Result<AttrMap> {
         if class != CKO_PUBLIC_KEY {
             let sensitive = attrs.get_bool(CKA_SENSITIVE).unwrap_or(false);
             let extractable = attrs.get_bool(CKA_EXTRACTABLE).unwrap_or(false);
-            attrs.set_bool(CKA_ALWAYS_SENSITIVE, local && sensitive);
-            attrs.set_bool(CKA_NEVER_EXTRACTABLE, local && !extractable);
+            let (was_sensitive, was_unextractable) = match origin {
+                Origin::Generate(_) => (true, true),
+                Origin::Create | Origin::Unwrap => (false, false),
+                Origin::Derive {
+                    always_sensitive,
+                    never_extractable,
+                } => (always_sensitive, never_extractable),
+            };
+            attrs.set_bool(CKA_ALWAYS_SENSITIVE, was_sensitive && sensitive);
+            attrs.set_bool(CKA_NEVER_EXTRACTABLE, was_unextractable && !extractable);
         }
     }
     Ok(attrs)

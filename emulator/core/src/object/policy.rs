@@ -307,6 +307,23 @@ static GENERIC_SECRET: &[Rule] = &[
     r(CKA_VALUE_LEN, REQUIRED_ON_GENERATE | FIXED_AFTER_CREATE, N),
 ];
 
+/// Block-cipher keys of one fixed size: the value only (DES2, DES3,
+/// Kuznyechik, Magma).
+static FIXED_SIZE_SECRET: &[Rule] = &[r(
+    CKA_VALUE,
+    REQUIRED_ON_CREATE | FIXED_AFTER_CREATE | SENSITIVE | NOT_ON_GENERATE,
+    N,
+)];
+
+static GOST28147_SECRET: &[Rule] = &[
+    r(
+        CKA_VALUE,
+        REQUIRED_ON_CREATE | FIXED_AFTER_CREATE | SENSITIVE | NOT_ON_GENERATE,
+        N,
+    ),
+    r(CKA_GOST28147_PARAMS, FIXED_AFTER_CREATE, N),
+];
+
 /// The rule tables that apply to an object of `class` (and `key_type` for keys),
 /// or `None` when the token does not hold such objects.
 pub fn rules_for(
@@ -341,7 +358,11 @@ pub fn rules_for(
             v.push(KEY);
             v.push(SECRET_KEY);
             v.push(match key_type? {
-                CKK_GENERIC_SECRET => GENERIC_SECRET,
+                // Variable-length secrets: the value and its length.
+                CKK_GENERIC_SECRET | CKK_AES | CKK_SHA_1_HMAC | CKK_SHA224_HMAC
+                | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC => GENERIC_SECRET,
+                CKK_DES2 | CKK_DES3 | CKK_KUZNECHIK | CKK_MAGMA => FIXED_SIZE_SECRET,
+                CKK_GOST28147 => GOST28147_SECRET,
                 _ => return None,
             });
         }

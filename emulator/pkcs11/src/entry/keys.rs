@@ -1,12 +1,9 @@
 //! §5.14 Key management and §5.15 random number generation (v3.0 §5.18, §5.19).
 
-use tokenemu_core::ck::*;
-use tokenemu_core::module::Module;
-use tokenemu_core::Error;
-
-use crate::boundary::{entry, Outcome};
+use crate::boundary::entry;
 use crate::convert;
 use crate::ptr;
+use tokenemu_core::ck::*;
 
 /// Bytes asked of the core per step of `C_GenerateRandom`, so a huge request
 /// never makes us allocate more than this at once.
@@ -72,53 +69,46 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
     )
 }
 
-/// Validates the session and the mechanism pointer of an unsupported key
-/// function, then reports `CKR_MECHANISM_INVALID` (no mechanism of this token
-/// wraps, unwraps or derives).
-///
-/// # Safety
-/// `p_mech` is NULL or a valid `CK_MECHANISM`.
-unsafe fn no_such_mechanism(
-    m: &Module,
-    s: CK_SESSION_HANDLE,
-    p_mech: *const CK_MECHANISM,
-) -> Outcome {
-    m.check_session(s)?;
-    // SAFETY: forwarded contract.
-    let mech = unsafe { ptr::read(p_mech) }?;
-    Err(Error::MechanismInvalid(mech.mechanism))
-}
-
-/// `C_WrapKey` (§5.14.3): no wrapping mechanism → `CKR_MECHANISM_INVALID`.
+/// `C_WrapKey` (§5.14.3): the two-call protocol for the wrapped key (NULL
+/// `pWrappedKey` → the exact length; too small → `CKR_BUFFER_TOO_SMALL`).
 #[no_mangle]
 pub unsafe extern "C" fn C_WrapKey(
     hSession: CK_SESSION_HANDLE,
     pMechanism: CK_MECHANISM_PTR,
     hWrappingKey: CK_OBJECT_HANDLE,
     hKey: CK_OBJECT_HANDLE,
-    _pWrappedKey: CK_BYTE_PTR,
-    _pulWrappedKeyLen: CK_ULONG_PTR,
+    pWrappedKey: CK_BYTE_PTR,
+    pulWrappedKeyLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry!(
         C_WrapKey(session = hSession, wrapping_key = hWrappingKey, key = hKey),
         |m| {
-            // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-            unsafe { no_such_mechanism(&m, hSession, pMechanism) }
+            // An invalid session answers before any pointer is looked at.
+            m.check_session(hSession)?;
+            // SAFETY: pMechanism follows the PKCS#11 conventions.
+            let mech = unsafe { convert::mechanism(pMechanism) }?;
+            // SAFETY: pulWrappedKeyLen is NULL or valid; pWrappedKey is NULL or
+            // holds *pulWrappedKeyLen bytes (caller's contract).
+            unsafe {
+                ptr::with_output(pWrappedKey, pulWrappedKeyLen, |spec| {
+                    m.wrap_key(hSession, mech, hWrappingKey, hKey, spec)
+                })
+            }
         }
     )
 }
 
-/// `C_UnwrapKey` (§5.14.4): no unwrapping mechanism → `CKR_MECHANISM_INVALID`.
+/// `C_UnwrapKey` (§5.14.4).
 #[no_mangle]
 pub unsafe extern "C" fn C_UnwrapKey(
     hSession: CK_SESSION_HANDLE,
     pMechanism: CK_MECHANISM_PTR,
     hUnwrappingKey: CK_OBJECT_HANDLE,
-    _pWrappedKey: CK_BYTE_PTR,
+    pWrappedKey: CK_BYTE_PTR,
     ulWrappedKeyLen: CK_ULONG,
-    _pTemplate: CK_ATTRIBUTE_PTR,
+    pTemplate: CK_ATTRIBUTE_PTR,
     ulAttributeCount: CK_ULONG,
-    _phKey: CK_OBJECT_HANDLE_PTR,
+    phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry!(
         C_UnwrapKey(
@@ -128,21 +118,34 @@ pub unsafe extern "C" fn C_UnwrapKey(
             count = ulAttributeCount
         ),
         |m| {
-            // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-            unsafe { no_such_mechanism(&m, hSession, pMechanism) }
+            // An invalid session answers before any pointer is looked at.
+            m.check_session(hSession)?;
+            ptr::non_null(phKey)?;
+            // SAFETY: pMechanism / pTemplate follow the PKCS#11 conventions.
+            let (mech, t) = unsafe {
+                (
+                    convert::mechanism(pMechanism)?,
+                    convert::template(pTemplate, ulAttributeCount)?,
+                )
+            };
+            // SAFETY: pWrappedKey holds ulWrappedKeyLen bytes (NULL only with 0).
+            let wrapped = unsafe { ptr::bytes(pWrappedKey, ulWrappedKeyLen) }?;
+            let h = m.unwrap_key(hSession, mech, hUnwrappingKey, wrapped, t)?;
+            // SAFETY: phKey is a caller-provided handle slot (non-NULL).
+            unsafe { ptr::write(phKey, h) }
         }
     )
 }
 
-/// `C_DeriveKey` (§5.14.5): no derivation mechanism → `CKR_MECHANISM_INVALID`.
+/// `C_DeriveKey` (§5.14.5).
 #[no_mangle]
 pub unsafe extern "C" fn C_DeriveKey(
     hSession: CK_SESSION_HANDLE,
     pMechanism: CK_MECHANISM_PTR,
     hBaseKey: CK_OBJECT_HANDLE,
-    _pTemplate: CK_ATTRIBUTE_PTR,
+    pTemplate: CK_ATTRIBUTE_PTR,
     ulAttributeCount: CK_ULONG,
-    _phKey: CK_OBJECT_HANDLE_PTR,
+    phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry!(
         C_DeriveKey(
@@ -151,8 +154,19 @@ pub unsafe extern "C" fn C_DeriveKey(
             count = ulAttributeCount
         ),
         |m| {
-            // SAFETY: pMechanism is NULL or a valid CK_MECHANISM (caller's contract).
-            unsafe { no_such_mechanism(&m, hSession, pMechanism) }
+            // An invalid session answers before any pointer is looked at.
+            m.check_session(hSession)?;
+            ptr::non_null(phKey)?;
+            // SAFETY: pMechanism / pTemplate follow the PKCS#11 conventions.
+            let (mech, t) = unsafe {
+                (
+                    convert::mechanism(pMechanism)?,
+                    convert::template(pTemplate, ulAttributeCount)?,
+                )
+            };
+            let h = m.derive_key(hSession, mech, hBaseKey, t)?;
+            // SAFETY: phKey is a caller-provided handle slot (non-NULL).
+            unsafe { ptr::write(phKey, h) }
         }
     )
 }
