@@ -711,7 +711,11 @@ fn set_pin(cfg: &Config, slot: CK_SLOT_ID, so: bool, old_env: &str, new_env: &st
             slot,
             role,
             e,
-            a.ctx(&format!("C_SetPIN ({} PIN) with {}", role.name(), old.source)),
+            a.ctx(&format!(
+                "C_SetPIN ({} PIN) with {}",
+                role.name(),
+                old.source
+            )),
         )
     })?;
     if so {

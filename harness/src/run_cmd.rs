@@ -123,11 +123,7 @@ impl std::error::Error for Interrupted {}
 /// The pre-flight of a run on another module ([`preflight`]): the PINs
 /// read, the slot found, the token flags checked and one log-in with each
 /// PIN the run uses, before any scenario starts.
-fn module_preflight(
-    module: &Path,
-    args: &RunArgs,
-    slot: &SlotChoice,
-) -> Result<preflight::Ready> {
+fn module_preflight(module: &Path, args: &RunArgs, slot: &SlotChoice) -> Result<preflight::Ready> {
     let Some(var) = &args.pin_env else {
         bail!("--module needs --pin-env VAR, naming the environment variable that holds the token's user PIN (the scenarios log in)");
     };
@@ -165,7 +161,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         bail!("--slot, --token-label and --pin-env need --module (the emulator's tokens are set up per scenario)");
     }
     if args.module.is_none() && args.allow_low_pin_tries {
-        bail!("--allow-low-pin-tries needs --module (the emulator's tokens are set up per scenario)");
+        bail!(
+            "--allow-low-pin-tries needs --module (the emulator's tokens are set up per scenario)"
+        );
     }
     let checked_slot = match &args.module {
         Some(m) => Some(module_preflight(m, args, &slot)?.slot),

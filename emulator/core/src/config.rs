@@ -171,10 +171,9 @@ impl Config {
     }
 
     fn parse(text: &str, source: &str, base: Option<&Path>) -> Result<Config> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| {
-                Error::Config(format!("{source}: {}", crate::util::toml_error(text, &e)))
-            })?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            Error::Config(format!("{source}: {}", crate::util::toml_error(text, &e)))
+        })?;
         if raw.slot.is_empty() {
             return Err(Error::Config(format!("{source}: no [[slot]] entries")));
         }

@@ -233,7 +233,8 @@ impl Profile {
             flag_value(f)?;
         }
         for (m, info) in &self.mechanisms {
-            let v = names::value_of(m).ok_or_else(|| format!("unknown mechanism {}", excerpt(m)))?;
+            let v =
+                names::value_of(m).ok_or_else(|| format!("unknown mechanism {}", excerpt(m)))?;
             if !m.starts_with("CKM_") && names::name_of("CKM", v).is_none() {
                 return Err(format!("{} is not a mechanism name", excerpt(m)));
             }

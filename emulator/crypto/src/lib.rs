@@ -57,9 +57,9 @@
 #![forbid(unsafe_code)]
 
 mod ec;
-pub mod gost_sym;
 mod ecdh;
 mod eddsa;
+pub mod gost_sym;
 mod hash;
 mod pss;
 mod rsa_keys;
@@ -72,8 +72,7 @@ pub use eddsa::{Ed25519PrivateKey, Ed25519PublicKey};
 pub use hash::{digest, HashAlg, Hasher};
 pub use rsa_keys::{RsaComponents, RsaPrivateKey, RsaPublicKey};
 pub use symmetric::{
-    generic_secret_check_value, AesKey, AesMode, Des3Key, Des3Mode, Direction, Mac,
-    StreamingCipher,
+    generic_secret_check_value, AesKey, AesMode, Des3Key, Des3Mode, Direction, Mac, StreamingCipher,
 };
 
 /// Why a cryptographic operation failed.

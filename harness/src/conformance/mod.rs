@@ -298,7 +298,9 @@ pub fn run_target(
         let (status, message, rv) = if let Some(at) = &stopped {
             (
                 Status::Skipped,
-                Some(format!("not run: the run stopped at {at} (a PIN was refused)")),
+                Some(format!(
+                    "not run: the run stopped at {at} (a PIN was refused)"
+                )),
                 None,
             )
         } else if let Some(r) = rule.filter(|r| r.status == Expected::Skip) {
@@ -323,7 +325,8 @@ pub fn run_target(
                     )))
                 });
             ctx.cleanup();
-            refused = matches!(&outcome, Err(Stop::Fail { rv: Some(rv), .. }) if is_pin_refusal(*rv));
+            refused =
+                matches!(&outcome, Err(Stop::Fail { rv: Some(rv), .. }) if is_pin_refusal(*rv));
             judge(outcome, rule, &module_name)
         };
         let r = CheckReport {
@@ -391,10 +394,10 @@ fn preflight_module(path: &Path, args: &ConformanceArgs, checks: &[Check]) -> Re
     let runs = |c: &&Check| !c.needs.destructive || args.allow_destructive;
     let user_used = checks.iter().filter(runs).any(|c| c.needs.login);
     let so_used = checks.iter().filter(runs).any(|c| c.needs.so_pin);
-    let user_pin = preflight::optional_pin(args.pin_env.as_deref(), "--pin-env")?
-        .filter(|_| user_used);
-    let so_pin = preflight::optional_pin(args.so_pin_env.as_deref(), "--so-pin-env")?
-        .filter(|_| so_used);
+    let user_pin =
+        preflight::optional_pin(args.pin_env.as_deref(), "--pin-env")?.filter(|_| user_used);
+    let so_pin =
+        preflight::optional_pin(args.so_pin_env.as_deref(), "--so-pin-env")?.filter(|_| so_used);
     let choice = match (&args.slot, &args.token_label) {
         (Some(id), _) => SlotChoice::Id(*id),
         (None, Some(l)) => SlotChoice::Label(l.clone()),
@@ -556,7 +559,8 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     };
     let compare_plan = match compare_module {
         Some(p) => Some(
-            preflight_module(p, args, &checks).with_context(|| format!("--compare {}", p.display()))?,
+            preflight_module(p, args, &checks)
+                .with_context(|| format!("--compare {}", p.display()))?,
         ),
         None => None,
     };
