@@ -383,10 +383,7 @@ impl MechanismImpl for Rsa {
             _ => k.encrypt_pkcs1v15(value),
         };
         // A key value too long for the modulus cannot be wrapped by it.
-        wrapped.map_err(|e| match Error::from(e) {
-            Error::DataLenRange => Error::KeySizeRange,
-            e => e,
-        })
+        wrapped.map_err(super::wrap::key_size_error)
     }
     fn unwrap(
         &self,

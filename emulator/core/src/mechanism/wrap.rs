@@ -49,10 +49,7 @@ impl MechanismImpl for AesKeyWrap {
         };
         // RFC 3394 takes whole 8-byte blocks, at least two: any other key
         // value cannot be wrapped by it (CKR_KEY_SIZE_RANGE, as SoftHSM).
-        wrapped.map_err(|e| match Error::from(e) {
-            Error::DataLenRange => Error::KeySizeRange,
-            e => e,
-        })
+        wrapped.map_err(key_size_error)
     }
     fn unwrap(
         &self,
@@ -80,4 +77,14 @@ pub fn register(r: &mut Registry) {
         &[CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP_KWP],
         &KW,
     );
+}
+
+/// C_WrapKey's error for a key value the mechanism cannot take because of its
+/// length: the primitive's data-length error becomes `CKR_KEY_SIZE_RANGE`
+/// (v3.0 §5.18.6: "solely because of its length").
+pub(crate) fn key_size_error(e: crate::crypto::CryptoError) -> Error {
+    match Error::from(e) {
+        Error::DataLenRange => Error::KeySizeRange,
+        e => e,
+    }
 }
