@@ -135,12 +135,18 @@ fn emulator_every_profile_passes_with_a_complete_report() {
         .collect();
     assert_eq!(
         targets,
-        ["jacarta-gost", "jacarta-pki", "etoken", "javatoken"]
+        [
+            "jacarta-gost",
+            "jacarta-pki",
+            "etoken",
+            "javatoken",
+            "softtoken"
+        ]
     );
     let all = results(&r);
     let n = catalogue_size();
     assert!(n >= 100, "{n} checks");
-    assert_eq!(all.len(), 4 * n, "every check on every profile");
+    assert_eq!(all.len(), 5 * n, "every check on every profile");
     for (id, status, msg, spec) in &all {
         assert!(
             ["passed", "skipped", "expected-failure"].contains(&status.as_str()),
@@ -167,6 +173,24 @@ fn emulator_every_profile_passes_with_a_complete_report() {
     assert_eq!(status("mechanisms.gost-a1-verify@jacarta-pki"), "skipped");
     assert_eq!(status("mechanisms.ecdsa-roundtrip@etoken"), "passed");
     assert_eq!(status("token-policy.pin-lock-and-unlock@etoken"), "passed");
+    // softtoken lists every implemented mechanism: every secret-key check
+    // runs there; a GOST-only profile lists no AES and skips them.
+    let secret: Vec<_> = all
+        .iter()
+        .filter(|r| r.0.starts_with("secret-keys.") && r.0.ends_with("@softtoken"))
+        .collect();
+    assert!(secret.len() >= 12, "{secret:?}");
+    for (id, status, msg, _) in secret {
+        assert_eq!(status, "passed", "{id}: {msg}");
+    }
+    assert_eq!(
+        status("secret-keys.aes-gcm-known-answer@jacarta-gost"),
+        "skipped"
+    );
+    assert_eq!(
+        status("secret-keys.hmac-sha256-known-answer@etoken"),
+        "passed"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites") && xml.contains("conformance@javatoken"),
@@ -198,6 +222,10 @@ fn softhsm2_runs_to_the_end_with_every_failure_expected() {
     assert_eq!(count("failed") + count("unexpectedly-passing"), 0);
     assert!(count("expected-failure") >= 5, "{all:?}");
     assert!(count("passed") >= 80, "only {} passed", count("passed"));
+    // SoftHSM2 has AES, HMAC, key wrap and ECDH: the secret-key checks run.
+    for (id, status, msg, _) in all.iter().filter(|r| r.0.starts_with("secret-keys.")) {
+        assert_eq!(status, "passed", "{id}: {msg}");
+    }
     // SoftHSM2 has no GOST: those checks are skipped with the reason.
     for (id, status, msg, _) in all.iter().filter(|r| r.0.contains("gost")) {
         assert_eq!(status, "skipped", "{id}");

@@ -28,13 +28,16 @@ pub enum Chapter {
     Operations,
     /// Per-mechanism correctness.
     Mechanisms,
+    /// Secret keys: symmetric known answers, check values, wrapping policy,
+    /// key derivation.
+    SecretKeys,
     /// Token-info policy: PIN lengths, retry counters, re-initialisation.
     TokenPolicy,
 }
 
 impl Chapter {
     /// Every chapter, in catalogue order.
-    pub const ALL: [Chapter; 9] = [
+    pub const ALL: [Chapter; 10] = [
         Chapter::General,
         Chapter::SlotToken,
         Chapter::Session,
@@ -43,6 +46,7 @@ impl Chapter {
         Chapter::Attributes,
         Chapter::Operations,
         Chapter::Mechanisms,
+        Chapter::SecretKeys,
         Chapter::TokenPolicy,
     ];
 
@@ -57,6 +61,7 @@ impl Chapter {
             Chapter::Attributes => "attributes",
             Chapter::Operations => "operations",
             Chapter::Mechanisms => "mechanisms",
+            Chapter::SecretKeys => "secret-keys",
             Chapter::TokenPolicy => "token-policy",
         }
     }

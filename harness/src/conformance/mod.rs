@@ -29,7 +29,13 @@ use expect::{Expectations, Expected};
 use report::{CheckReport, Report, Status, TargetReport};
 
 /// The emulator profiles the suite runs on without --module.
-pub const PROFILES: [&str; 4] = ["jacarta-gost", "jacarta-pki", "etoken", "javatoken"];
+pub const PROFILES: [&str; 5] = [
+    "jacarta-gost",
+    "jacarta-pki",
+    "etoken",
+    "javatoken",
+    "softtoken",
+];
 
 /// `tokenemu conformance`.
 #[derive(Debug, Args, Clone, Default)]
@@ -60,7 +66,7 @@ pub struct ConformanceArgs {
     /// is tried on such a token. A locked PIN is never tried.
     #[arg(long)]
     pub allow_low_pin_tries: bool,
-    /// Only these emulator profiles (default: all four).
+    /// Only these emulator profiles (default: all five).
     #[arg(long, value_name = "NAME")]
     pub profile: Vec<String>,
     /// Expectations file: the checks this module is known to fail (with the

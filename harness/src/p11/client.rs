@@ -59,6 +59,13 @@ pub struct Mech {
     pub ty: CK_MECHANISM_TYPE,
     /// The parameter structure as words (empty: no parameter).
     pub words: Vec<CK_ULONG>,
+    /// Buffers the structure points at: `(i, bytes)` puts the address of
+    /// `bytes` into word `i` at call time (`pIv`, `pAAD`, `pPublicData`), so
+    /// the pointer is valid exactly during the call.
+    pub buffers: Vec<(usize, Vec<u8>)>,
+    /// A parameter that is a byte string rather than a structure (an IV);
+    /// when set it is passed instead of `words`.
+    pub bytes: Option<Vec<u8>>,
 }
 
 impl Mech {
@@ -67,6 +74,61 @@ impl Mech {
         Mech {
             ty,
             words: Vec::new(),
+            buffers: Vec::new(),
+            bytes: None,
+        }
+    }
+
+    /// A mechanism whose parameter is a byte string (an IV for CBC modes).
+    pub fn with_bytes(ty: CK_MECHANISM_TYPE, bytes: &[u8]) -> Mech {
+        Mech {
+            bytes: Some(bytes.to_vec()),
+            ..Mech::new(ty)
+        }
+    }
+
+    /// `CKM_AES_CTR` (`CK_AES_CTR_PARAMS`: ulCounterBits, cb[16]); the
+    /// counter block is laid out in memory as given.
+    pub fn aes_ctr(counter_bits: CK_ULONG, cb: [u8; 16]) -> Mech {
+        let half = |i: usize| {
+            let mut w = [0u8; std::mem::size_of::<CK_ULONG>()];
+            let n = w.len();
+            w.copy_from_slice(&cb[i * n..(i + 1) * n]);
+            CK_ULONG::from_ne_bytes(w)
+        };
+        let n = 16 / std::mem::size_of::<CK_ULONG>();
+        Mech {
+            words: std::iter::once(counter_bits)
+                .chain((0..n).map(half))
+                .collect(),
+            ..Mech::new(CKM_AES_CTR)
+        }
+    }
+
+    /// `CKM_AES_GCM` (`CK_GCM_PARAMS`: pIv, ulIvLen, ulIvBits, pAAD,
+    /// ulAADLen, ulTagBits).
+    pub fn aes_gcm(iv: &[u8], aad: &[u8], tag_bits: CK_ULONG) -> Mech {
+        Mech {
+            words: vec![
+                0,
+                iv.len() as CK_ULONG,
+                8 * iv.len() as CK_ULONG,
+                0,
+                aad.len() as CK_ULONG,
+                tag_bits,
+            ],
+            buffers: vec![(0, iv.to_vec()), (3, aad.to_vec())],
+            ..Mech::new(CKM_AES_GCM)
+        }
+    }
+
+    /// `CKM_ECDH1_DERIVE` (`CK_ECDH1_DERIVE_PARAMS`: kdf, ulSharedDataLen,
+    /// pSharedData, ulPublicDataLen, pPublicData) without shared data.
+    pub fn ecdh1(kdf: CK_EC_KDF_TYPE, public: &[u8]) -> Mech {
+        Mech {
+            words: vec![kdf, 0, 0, public.len() as CK_ULONG, 0],
+            buffers: vec![(4, public.to_vec())],
+            ..Mech::new(CKM_ECDH1_DERIVE)
         }
     }
 
@@ -75,6 +137,7 @@ impl Mech {
         Mech {
             ty,
             words: vec![hash, mgf, slen],
+            ..Mech::new(ty)
         }
     }
 
@@ -82,8 +145,8 @@ impl Mech {
     /// pSourceData = NULL, ulSourceDataLen = 0).
     pub fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG) -> Mech {
         Mech {
-            ty: CKM_RSA_PKCS_OAEP,
             words: vec![hash, mgf, CKZ_DATA_SPECIFIED, 0, 0],
+            ..Mech::new(CKM_RSA_PKCS_OAEP)
         }
     }
 }
@@ -740,14 +803,25 @@ impl Client {
             None => f(null_mut()),
             Some(m) => {
                 let mut words = m.words.clone();
+                let mut buffers: Vec<(usize, Vec<u8>)> = m.buffers.clone();
+                for (i, b) in &mut buffers {
+                    if let Some(w) = words.get_mut(*i) {
+                        *w = b.as_mut_ptr() as CK_ULONG;
+                    }
+                }
+                let mut bytes = m.bytes.clone();
+                let (ptr, len): (*mut c_void, usize) = match &mut bytes {
+                    Some(b) => (b.as_mut_ptr().cast(), b.len()),
+                    None if words.is_empty() => (null_mut(), 0),
+                    None => (
+                        words.as_mut_ptr().cast(),
+                        words.len() * std::mem::size_of::<CK_ULONG>(),
+                    ),
+                };
                 let mut raw = CK_MECHANISM {
                     mechanism: m.ty,
-                    pParameter: if words.is_empty() {
-                        null_mut()
-                    } else {
-                        words.as_mut_ptr().cast()
-                    },
-                    ulParameterLen: (words.len() * std::mem::size_of::<CK_ULONG>()) as CK_ULONG,
+                    pParameter: ptr,
+                    ulParameterLen: len as CK_ULONG,
                 };
                 f(&mut raw)
             }
@@ -901,6 +975,100 @@ impl Client {
             self.lib
                 .C_Decrypt(s, data.as_ptr() as *mut _, data.len() as CK_ULONG, p, n)
         })
+    }
+
+    /// `C_EncryptUpdate`.
+    pub fn encrypt_update(&self, s: CK_SESSION_HANDLE, data: &[u8], out: Out) -> Output {
+        // SAFETY: as for `digest`.
+        out_call(out, |p, n| unsafe {
+            self.lib
+                .C_EncryptUpdate(s, data.as_ptr() as *mut _, data.len() as CK_ULONG, p, n)
+        })
+    }
+
+    /// `C_EncryptFinal`.
+    pub fn encrypt_final(&self, s: CK_SESSION_HANDLE, out: Out) -> Output {
+        // SAFETY: output pointers from `out_call`.
+        out_call(out, |p, n| unsafe { self.lib.C_EncryptFinal(s, p, n) })
+    }
+
+    /// `C_DecryptUpdate`.
+    pub fn decrypt_update(&self, s: CK_SESSION_HANDLE, data: &[u8], out: Out) -> Output {
+        // SAFETY: as for `digest`.
+        out_call(out, |p, n| unsafe {
+            self.lib
+                .C_DecryptUpdate(s, data.as_ptr() as *mut _, data.len() as CK_ULONG, p, n)
+        })
+    }
+
+    /// `C_DecryptFinal`.
+    pub fn decrypt_final(&self, s: CK_SESSION_HANDLE, out: Out) -> Output {
+        // SAFETY: output pointers from `out_call`.
+        out_call(out, |p, n| unsafe { self.lib.C_DecryptFinal(s, p, n) })
+    }
+
+    /// `C_WrapKey`.
+    pub fn wrap_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: &Mech,
+        wrapping: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: Out,
+    ) -> Output {
+        Self::with_mech(Some(m), |mp| {
+            // SAFETY: mechanism as for `digest_init` (alive for this
+            // closure); output pointers from `out_call`.
+            out_call(out, |p, n| unsafe {
+                self.lib.C_WrapKey(s, mp, wrapping, key, p, n)
+            })
+        })
+    }
+
+    /// `C_UnwrapKey`.
+    pub fn unwrap_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: &Mech,
+        unwrapping: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        t: &Template,
+    ) -> (CK_RV, CK_OBJECT_HANDLE) {
+        let mut raw = t.raw();
+        let mut h = CK_INVALID_HANDLE;
+        // SAFETY: mechanism and template as for `generate_key`; `wrapped`
+        // is read for exactly its length.
+        let rv = Self::with_mech(Some(m), |p| unsafe {
+            self.lib.C_UnwrapKey(
+                s,
+                p,
+                unwrapping,
+                wrapped.as_ptr() as *mut _,
+                wrapped.len() as CK_ULONG,
+                raw.as_mut_ptr(),
+                raw.len() as CK_ULONG,
+                &mut h,
+            )
+        });
+        (rv, h)
+    }
+
+    /// `C_DeriveKey`.
+    pub fn derive_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: &Mech,
+        base: CK_OBJECT_HANDLE,
+        t: &Template,
+    ) -> (CK_RV, CK_OBJECT_HANDLE) {
+        let mut raw = t.raw();
+        let mut h = CK_INVALID_HANDLE;
+        // SAFETY: mechanism and template as for `generate_key`.
+        let rv = Self::with_mech(Some(m), |p| unsafe {
+            self.lib
+                .C_DeriveKey(s, p, base, raw.as_mut_ptr(), raw.len() as CK_ULONG, &mut h)
+        });
+        (rv, h)
     }
 
     /// `C_GenerateKey`.

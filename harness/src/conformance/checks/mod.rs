@@ -8,6 +8,7 @@ pub mod general;
 pub mod keys;
 pub mod mechanisms;
 pub mod operations;
+pub mod secret_keys;
 pub mod session;
 pub mod size_query;
 pub mod slot_token;
@@ -26,6 +27,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(attributes::checks());
     all.extend(operations::checks());
     all.extend(mechanisms::checks());
+    all.extend(secret_keys::checks());
     all.extend(token_policy::checks());
     all
 }

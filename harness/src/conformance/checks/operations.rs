@@ -4,7 +4,9 @@
 
 use cryptoki_sys::*;
 
-use crate::conformance::check::{ensure, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs};
+use crate::conformance::check::{
+    ensure, expect_one_of, expect_rv, ok, Chapter, Check, CheckResult, Ctx, Needs,
+};
 use crate::p11::client::{Mech, Out, Template};
 
 use super::keys::{any_digest, gost_pair, modulus_len, rsa_pair, signer};
@@ -93,6 +95,30 @@ pub fn checks() -> Vec<Check> {
             spec: "base v3.0 §5.13.3, §5.13.4, §5.15.3, §5.15.4 (v2.40 §5.11.3, §5.11.4, §5.12.3, §5.12.4)",
             needs: Needs::NONE.login(),
             run: multipart_sign,
+        },
+        Check {
+            id: "operations.digest-single-after-update",
+            chapter: C,
+            title: "C_Digest after C_DigestUpdate is refused (CKR_OPERATION_ACTIVE or CKR_OPERATION_NOT_INITIALIZED), and that ends the operation",
+            spec: "base v3.0 §5.12.2 C_Digest (v2.40 §5.10.2): C_Digest cannot be used to terminate a multi-part operation (no CK_RV is named), and a call that is not a length query or CKR_BUFFER_TOO_SMALL ends the operation",
+            needs: Needs::NONE,
+            run: digest_single_after_update,
+        },
+        Check {
+            id: "operations.digest-final-after-single-query",
+            chapter: C,
+            title: "C_DigestFinal after a C_Digest length query is refused (CKR_OPERATION_ACTIVE or CKR_OPERATION_NOT_INITIALIZED; not the empty message's hash), and that ends the operation",
+            spec: "base v3.0 §5.12.2 C_Digest, §5.12.5 C_DigestFinal (v2.40 §5.10.2, §5.10.5): a single-part operation is not finished with a multi-part call",
+            needs: Needs::NONE,
+            run: digest_final_after_single_query,
+        },
+        Check {
+            id: "operations.sign-single-after-update",
+            chapter: C,
+            title: "C_Sign after C_SignUpdate is refused (CKR_OPERATION_ACTIVE or CKR_OPERATION_NOT_INITIALIZED), and that ends the operation",
+            spec: "base v3.0 §5.13.2 C_Sign (v2.40 §5.11.2): C_Sign cannot end a multi-part operation",
+            needs: Needs::NONE.login(),
+            run: sign_single_after_update,
         },
         Check {
             id: "operations.sessions-independent",
@@ -326,4 +352,68 @@ fn sessions_independent(ctx: &mut Ctx) -> CheckResult {
         "session b's digest was disturbed by session a".into()
     })?;
     Ok(None)
+}
+
+/// What a single-part call after a multi-part one (or the reverse) may
+/// return: the spec says the call cannot be made (C_Digest "must be called
+/// after C_DigestInit without intervening C_DigestUpdate calls") but names
+/// no code; an operation is active (the other kind), or the kind called is
+/// not initialised.
+const MIXED_CALL_REFUSED: &[CK_RV] = &[CKR_OPERATION_ACTIVE, CKR_OPERATION_NOT_INITIALIZED];
+
+fn digest_single_after_update(ctx: &mut Ctx) -> CheckResult {
+    let m = any_digest(ctx)?;
+    let s = ctx.open(false)?;
+    ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
+    ok("C_DigestUpdate", ctx.p11.digest_update(s, b"abc"))?;
+    let refused = expect_one_of(
+        "C_Digest after C_DigestUpdate",
+        ctx.p11.digest(s, b"abc", Out::Buf(128)).rv,
+        MIXED_CALL_REFUSED,
+    )?;
+    expect_rv(
+        "C_DigestUpdate after the refused C_Digest",
+        ctx.p11.digest_update(s, b"abc"),
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
+    Ok(Some(refused))
+}
+
+fn digest_final_after_single_query(ctx: &mut Ctx) -> CheckResult {
+    let m = any_digest(ctx)?;
+    let s = ctx.open(false)?;
+    ok("C_DigestInit", ctx.p11.digest_init(s, Some(&m)))?;
+    ok(
+        "C_Digest length query",
+        ctx.p11.digest(s, b"abc", Out::Query).rv,
+    )?;
+    let refused = expect_one_of(
+        "C_DigestFinal after a C_Digest length query",
+        ctx.p11.digest_final(s, Out::Buf(128)).rv,
+        MIXED_CALL_REFUSED,
+    )?;
+    expect_rv(
+        "C_DigestFinal after the refused C_DigestFinal",
+        ctx.p11.digest_final(s, Out::Buf(128)).rv,
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
+    Ok(Some(refused))
+}
+
+fn sign_single_after_update(ctx: &mut Ctx) -> CheckResult {
+    let s = ctx.user_session()?;
+    let sg = signer(ctx, s)?;
+    sg.sign_init(ctx, s)?;
+    ok("C_SignUpdate", ctx.p11.sign_update(s, b"data"))?;
+    let refused = expect_one_of(
+        "C_Sign after C_SignUpdate",
+        ctx.p11.sign(s, b"data", Out::Buf(1024)).rv,
+        MIXED_CALL_REFUSED,
+    )?;
+    expect_rv(
+        "C_SignUpdate after the refused C_Sign",
+        ctx.p11.sign_update(s, b"data"),
+        CKR_OPERATION_NOT_INITIALIZED,
+    )?;
+    Ok(Some(format!("{}: {refused}", sg.name)))
 }
