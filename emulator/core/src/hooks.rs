@@ -569,6 +569,12 @@ pub enum Target {
     Slot(CK_SLOT_ID),
     /// A session handle.
     Session(CK_SESSION_HANDLE),
+    /// A call that runs the session's operation of this kind (a single-part,
+    /// update or final call, not its `*Init`): an injected failure ends that
+    /// operation, as a real failure of the call would.
+    Operation(CK_SESSION_HANDLE, crate::api::OpKind),
+    /// `C_FindObjects`: an injected failure ends the search.
+    Find(CK_SESSION_HANDLE),
 }
 
 /// The phase of a cryptographic operation, to name its C function.

@@ -280,7 +280,7 @@ impl Module {
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         self.call(
             "C_FindObjects",
-            Target::Session(session),
+            Target::Find(session),
             self.args(|| json!({"session": session, "max": max})),
             || self.inner.find_next(session, max),
         )
@@ -322,7 +322,7 @@ impl Module {
     ) -> Result<Output> {
         self.call(
             op_name(kind, Phase::Single),
-            Target::Session(session),
+            Target::Operation(session, kind),
             self.args(
                 || json!({"session": session, "data_len": input.len(), "out": out_json(out)}),
             ),
@@ -340,7 +340,7 @@ impl Module {
     ) -> Result<Output> {
         self.call(
             op_name(kind, Phase::Update),
-            Target::Session(session),
+            Target::Operation(session, kind),
             self.args(|| json!({"session": session, "data_len": input.len()})),
             || self.inner.op_update(session, kind, input, out),
         )
@@ -354,7 +354,7 @@ impl Module {
     ) -> Result<Output> {
         self.call(
             op_name(kind, Phase::Final),
-            Target::Session(session),
+            Target::Operation(session, kind),
             self.args(|| json!({"session": session, "out": out_json(out)})),
             || self.inner.op_final(session, kind, out),
         )
@@ -368,13 +368,13 @@ impl Module {
     }
     /// `C_Verify` (single part): ends the operation whatever the outcome.
     pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
-        self.call("C_Verify", Target::Session(session), self.args(|| json!({"session": session, "data_len": data.len(), "signature_len": signature.len()})), || self.inner.verify(session, data, signature))
+        self.call("C_Verify", Target::Operation(session, OpKind::Verify), self.args(|| json!({"session": session, "data_len": data.len(), "signature_len": signature.len()})), || self.inner.verify(session, data, signature))
     }
     /// `C_VerifyFinal`.
     pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
         self.call(
             "C_VerifyFinal",
-            Target::Session(session),
+            Target::Operation(session, OpKind::Verify),
             self.args(|| json!({"session": session, "signature_len": signature.len()})),
             || self.inner.verify_final(session, signature),
         )
@@ -383,7 +383,7 @@ impl Module {
     pub fn digest_key(&self, session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
         self.call(
             "C_DigestKey",
-            Target::Session(session),
+            Target::Operation(session, OpKind::Digest),
             self.args(|| json!({"session": session, "key": key})),
             || self.inner.digest_key(session, key),
         )
