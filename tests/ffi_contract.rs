@@ -11,8 +11,7 @@ use std::ptr::null_mut;
 
 use common::{assert_rv, Ctx, ETOKEN};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
-use cryptoki::session::Session;
+use cryptoki::object::Attribute;
 use cryptoki_sys::*;
 use serial_test::serial;
 
@@ -72,25 +71,6 @@ fn null_entries(p: *const c_void, n: usize) -> usize {
     // pointers, all pointer-sized; we read n + 1 words of it.
     let words = unsafe { std::slice::from_raw_parts(p as *const usize, n + 1) };
     words[1..].iter().filter(|w| **w == 0).count()
-}
-
-fn rsa_pair(s: &Session) -> (ObjectHandle, ObjectHandle) {
-    let public = [
-        Attribute::Token(false),
-        Attribute::ModulusBits(1024.into()),
-        Attribute::PublicExponent(vec![1, 0, 1]),
-        Attribute::Verify(true),
-        Attribute::Encrypt(true),
-    ];
-    let private = [
-        Attribute::Token(false),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Sign(true),
-        Attribute::Decrypt(true),
-    ];
-    s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
-        .expect("C_GenerateKeyPair(RSA-1024)")
 }
 
 // ---- function lists and interfaces -------------------------------------------
@@ -595,7 +575,7 @@ fn mechanism_parameters_are_checked() {
     let raw = fresh_raw();
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (_, private) = rsa_pair(&s);
+    let (_, private) = common::rsa_session_pair(&s, 1024);
     let mut pss = CK_RSA_PKCS_PSS_PARAMS {
         hashAlg: CKM_SHA256,
         mgf: CKG_MGF1_SHA256,
@@ -707,7 +687,7 @@ fn attribute_value_size_protocol_and_unavailable_information() {
             Attribute::Value(vec![7; 40]),
         ])
         .unwrap();
-    let (_, private) = rsa_pair(&s);
+    let (_, private) = common::rsa_session_pair(&s, 1024);
     let h = s.handle();
     let attr = |ty, p: *mut u8, len| CK_ATTRIBUTE {
         type_: ty,
@@ -773,7 +753,7 @@ fn sign_size_protocol_keeps_the_operation() {
     let raw = fresh_raw();
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (public, private) = rsa_pair(&s);
+    let (public, private) = common::rsa_session_pair(&s, 1024);
     let h = s.handle();
     let mut mech = CK_MECHANISM {
         mechanism: CKM_SHA256_RSA_PKCS,

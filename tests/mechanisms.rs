@@ -23,27 +23,6 @@ use serial_test::serial;
 /// DER of the prime256v1 OID (`CKA_EC_PARAMS` for P-256).
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn rsa_pair(s: &Session, bits: u64) -> (ObjectHandle, ObjectHandle) {
-    s.generate_key_pair(
-        &Mechanism::RsaPkcsKeyPairGen,
-        &[
-            Attribute::Token(false),
-            Attribute::ModulusBits(bits.into()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-            Attribute::Verify(true),
-            Attribute::Encrypt(true),
-        ],
-        &[
-            Attribute::Token(false),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Sign(true),
-            Attribute::Decrypt(true),
-        ],
-    )
-    .expect("RSA key pair")
-}
-
 fn ec_pair(s: &Session) -> (ObjectHandle, ObjectHandle) {
     s.generate_key_pair(
         &Mechanism::EccKeyPairGen,
@@ -125,7 +104,7 @@ fn streebog_through_the_raw_api() {
 fn rsa_sign_verify() {
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (public, private) = rsa_pair(&s, 1024);
+    let (public, private) = common::rsa_session_pair(&s, 1024);
     let msg = b"sign me";
     for m in [
         Mechanism::Sha256RsaPkcs,
@@ -179,7 +158,7 @@ fn rsa_sign_verify() {
 fn rsa_encrypt_decrypt() {
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (public, private) = rsa_pair(&s, 1024);
+    let (public, private) = common::rsa_session_pair(&s, 1024);
     let msg = b"secret message";
     let c = s.encrypt(&Mechanism::RsaPkcs, public, msg).unwrap();
     assert_eq!(c.len(), 128);
@@ -258,7 +237,7 @@ fn ecdsa_p256() {
 fn mechanism_and_key_mismatches() {
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (rsa_pub, rsa_priv) = rsa_pair(&s, 1024);
+    let (rsa_pub, rsa_priv) = common::rsa_session_pair(&s, 1024);
     let (_, ec_priv) = ec_pair(&s);
     assert_rv(
         s.sign_init(&Mechanism::Sha256RsaPkcs, ec_priv),
@@ -311,7 +290,7 @@ fn mechanism_and_key_mismatches() {
 fn sign_needs_a_logged_in_user() {
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (_, private) = rsa_pair(&s, 1024);
+    let (_, private) = common::rsa_session_pair(&s, 1024);
     s.logout().unwrap();
     let r = s.sign(&Mechanism::Sha256RsaPkcs, private, b"x");
     assert!(matches!(
@@ -325,7 +304,7 @@ fn sign_needs_a_logged_in_user() {
 fn parallel_signing_on_two_sessions() {
     let ctx = Ctx::new();
     let setup = ctx.user_session(ETOKEN);
-    let (public, private) = rsa_pair(&setup, 1024);
+    let (public, private) = common::rsa_session_pair(&setup, 1024);
     let p11 = ctx.p11().clone();
     let slot = ctx.slot(ETOKEN);
     let threads: Vec<_> = (0..4)
@@ -357,7 +336,7 @@ fn dual_function_calls_are_composed_safely() {
     // halves reports the first half's state and sane codes.
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (public, _) = rsa_pair(&s, 1024);
+    let (public, _) = common::rsa_session_pair(&s, 1024);
     let raw = common::raw();
     let mut d = CK_MECHANISM {
         mechanism: CKM_SHA256,

@@ -14,9 +14,6 @@ mod common;
 use std::ptr::null_mut;
 
 use common::{Ctx, ETOKEN};
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
-use cryptoki::session::Session;
 use cryptoki_sys::*;
 use serial_test::serial;
 
@@ -26,24 +23,6 @@ fn mech(m: CK_MECHANISM_TYPE) -> CK_MECHANISM {
         pParameter: null_mut(),
         ulParameterLen: 0,
     }
-}
-
-fn rsa_pair(s: &Session) -> (ObjectHandle, ObjectHandle) {
-    let public = [
-        Attribute::Token(false),
-        Attribute::ModulusBits(1024.into()),
-        Attribute::PublicExponent(vec![1, 0, 1]),
-        Attribute::Verify(true),
-        Attribute::Encrypt(true),
-    ];
-    let private = [
-        Attribute::Token(false),
-        Attribute::Private(true),
-        Attribute::Sign(true),
-        Attribute::Decrypt(true),
-    ];
-    s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
-        .expect("C_GenerateKeyPair(RSA-1024)")
 }
 
 #[test]
@@ -119,7 +98,7 @@ fn sign_verify_encrypt_single_after_update_fail_and_end_the_operation() {
     let raw = common::raw();
     let ctx = Ctx::new();
     let s = ctx.user_session(ETOKEN);
-    let (public, private) = rsa_pair(&s);
+    let (public, private) = common::rsa_session_pair(&s, 1024);
     let h = s.handle();
     let mut data = [7u8; 20];
     let mut out = [0u8; 256];

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -302,4 +304,27 @@ macro_rules! assert_ckr {
             common::rv_name(got)
         );
     }};
+}
+
+/// A session RSA key pair of `bits` on `s`: public key for verifying and
+/// encrypting, private (sensitive) key for signing and decrypting.
+pub fn rsa_session_pair(s: &Session, bits: u64) -> (ObjectHandle, ObjectHandle) {
+    s.generate_key_pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        &[
+            Attribute::Token(false),
+            Attribute::ModulusBits(bits.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Verify(true),
+            Attribute::Encrypt(true),
+        ],
+        &[
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Decrypt(true),
+        ],
+    )
+    .expect("C_GenerateKeyPair(RSA)")
 }
