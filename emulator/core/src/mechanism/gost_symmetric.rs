@@ -6,8 +6,10 @@
 //! onto them, as `symmetric.rs` does for AES and DES3.
 
 use super::params::{MechParam, Mechanism};
-use super::symmetric::{in_range, random_key, secret_bytes, secret_of, usage, SymCipher};
-use super::{check_key, no_param, CipherOp, MechanismImpl, Registry, SignOp, VerifyOp};
+use super::symmetric::{
+    in_range, random_key, secret_bytes, secret_of, usage, AnyMac, MacFamily, MacOp, SymCipher,
+};
+use super::{check_key, no_param, CipherOp, MechanismImpl, Registry};
 use crate::ck::*;
 use crate::crypto::gost_sym::{
     Gost28147Cfb, Gost28147Ecb, Gost28147Key, Gost28147Mac, Gost28147ParamSet, Gost3412Cipher,
@@ -262,46 +264,7 @@ impl MechanismImpl for Gost3412 {
 
 // ---- MACs --------------------------------------------------------------------
 
-/// A GOST MAC computed by `C_Sign*` or checked by `C_Verify*`.
-struct GostMacOp(Option<Box<dyn MacOperation>>, usize);
-
-impl GostMacOp {
-    fn new(mac: Box<dyn MacOperation>) -> Self {
-        let n = mac.output_len();
-        GostMacOp(Some(mac), n)
-    }
-    fn mac(&mut self) -> Result<&mut Box<dyn MacOperation>> {
-        self.0.as_mut().ok_or(Error::OperationNotInitialized)
-    }
-    fn take(&mut self) -> Result<Box<dyn MacOperation>> {
-        self.0.take().ok_or(Error::OperationNotInitialized)
-    }
-}
-
-impl SignOp for GostMacOp {
-    fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.mac()?.update(data);
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<Vec<u8>> {
-        Ok(self.take()?.finish())
-    }
-    fn output_len(&self) -> usize {
-        self.1
-    }
-}
-
-impl VerifyOp for GostMacOp {
-    fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.mac()?.update(data);
-        Ok(())
-    }
-    fn finish(&mut self, signature: &[u8]) -> Result<()> {
-        Ok(self.take()?.verify(signature)?)
-    }
-}
-
-fn mac_op(m: &Mechanism, key: &Object, usage: CK_ATTRIBUTE_TYPE) -> Result<GostMacOp> {
+fn mac_op(m: &Mechanism, key: &Object, usage: CK_ATTRIBUTE_TYPE) -> Result<MacOp> {
     let mac: Box<dyn MacOperation> = match m.mech {
         CKM_GOST28147_MAC => {
             check_key(key, CKO_SECRET_KEY, &[CKK_GOST28147], usage, m.mech)?;
@@ -343,27 +306,13 @@ fn mac_op(m: &Mechanism, key: &Object, usage: CK_ATTRIBUTE_TYPE) -> Result<GostM
             Box::new(Gost3413Omac::new(&key, g.cipher.block_len())?)
         }
     };
-    Ok(GostMacOp::new(mac))
-}
-
-struct GostMacs;
-
-impl MechanismImpl for GostMacs {
-    fn sign(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
-        Ok(Box::new(mac_op(m, key, CKA_SIGN)?))
-    }
-    fn verify(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
-        Ok(Box::new(mac_op(m, key, CKA_VERIFY)?))
-    }
-    fn key_size_in_bytes(&self, _m: CK_MECHANISM_TYPE) -> bool {
-        true
-    }
+    Ok(MacOp::new(AnyMac::Gost(mac)))
 }
 
 /// Registers the GOST 28147-89, Kuznyechik, Magma and Streebog HMAC mechanisms.
 pub fn register(r: &mut Registry) {
     static GOST28147: Gost28147 = Gost28147;
-    static MACS: GostMacs = GostMacs;
+    static MACS: MacFamily = MacFamily(mac_op);
     r.add(
         &[CKM_GOST28147_KEY_GEN, CKM_GOST28147_ECB, CKM_GOST28147],
         &GOST28147,

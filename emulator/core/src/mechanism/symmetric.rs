@@ -10,6 +10,7 @@ use super::keys::KeyMaterial;
 use super::params::{MechParam, Mechanism};
 use super::{check_key, no_param, CipherOp, MechanismImpl, Registry, SignOp, VerifyOp};
 use crate::ck::*;
+use crate::crypto::gost_sym::MacOperation;
 use crate::crypto::{AesKey, AesMode, Des3Key, Des3Mode, Direction, HashAlg, Mac, StreamingCipher};
 use crate::error::{Error, Result};
 use crate::object::attribute::{AttrMap, AttrMapExt};
@@ -215,24 +216,65 @@ impl MechanismImpl for Des3 {
 
 // ---- MACs --------------------------------------------------------------------
 
+/// The keyed MAC behind a MAC mechanism.
+pub(super) enum AnyMac {
+    /// HMAC over SHA-1/SHA-2, or AES-CMAC.
+    Standard(Mac),
+    /// A GOST MAC: GOST 28147-89, Kuznyechik/Magma OMAC, Streebog HMAC.
+    Gost(Box<dyn MacOperation>),
+}
+
+impl AnyMac {
+    fn output_len(&self) -> usize {
+        match self {
+            AnyMac::Standard(m) => m.output_len(),
+            AnyMac::Gost(m) => m.output_len(),
+        }
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            AnyMac::Standard(m) => m.update(data)?,
+            AnyMac::Gost(m) => m.update(data),
+        }
+        Ok(())
+    }
+    fn finish(self) -> Result<Vec<u8>> {
+        Ok(match self {
+            AnyMac::Standard(m) => m.finish()?,
+            AnyMac::Gost(m) => m.finish(),
+        })
+    }
+    fn verify(self, mac: &[u8]) -> Result<()> {
+        match self {
+            AnyMac::Standard(m) => m.verify(mac)?,
+            AnyMac::Gost(m) => m.verify(mac)?,
+        }
+        Ok(())
+    }
+}
+
 /// A MAC computed by `C_Sign*` or checked by `C_Verify*`.
-struct MacOp(Option<Mac>, usize);
+pub(super) struct MacOp(Option<AnyMac>, usize);
 
 impl MacOp {
-    fn mac(&mut self) -> Result<&mut Mac> {
+    pub(super) fn new(mac: AnyMac) -> Self {
+        let n = mac.output_len();
+        MacOp(Some(mac), n)
+    }
+    fn mac(&mut self) -> Result<&mut AnyMac> {
         self.0.as_mut().ok_or(Error::OperationNotInitialized)
     }
-    fn take(&mut self) -> Result<Mac> {
+    fn take(&mut self) -> Result<AnyMac> {
         self.0.take().ok_or(Error::OperationNotInitialized)
     }
 }
 
 impl SignOp for MacOp {
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        Ok(self.mac()?.update(data)?)
+        self.mac()?.update(data)
     }
     fn finish(&mut self) -> Result<Vec<u8>> {
-        Ok(self.take()?.finish()?)
+        self.take()?.finish()
     }
     fn output_len(&self) -> usize {
         self.1
@@ -241,10 +283,26 @@ impl SignOp for MacOp {
 
 impl VerifyOp for MacOp {
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        Ok(self.mac()?.update(data)?)
+        self.mac()?.update(data)
     }
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
-        Ok(self.take()?.verify(signature)?)
+        self.take()?.verify(signature)
+    }
+}
+
+/// A family of MAC mechanisms: `C_Sign*`/`C_Verify*` over one constructor
+/// (key checks and parameters are the constructor's). Key sizes count bytes.
+pub(super) struct MacFamily(pub(super) fn(&Mechanism, &Object, CK_ATTRIBUTE_TYPE) -> Result<MacOp>);
+
+impl MechanismImpl for MacFamily {
+    fn sign(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
+        Ok(Box::new((self.0)(m, key, CKA_SIGN)?))
+    }
+    fn verify(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
+        Ok(Box::new((self.0)(m, key, CKA_VERIFY)?))
+    }
+    fn key_size_in_bytes(&self, _m: CK_MECHANISM_TYPE) -> bool {
+        true
     }
 }
 
@@ -306,29 +364,14 @@ fn mac_op(m: &Mechanism, key: &Object, usage: CK_ATTRIBUTE_TYPE) -> Result<MacOp
         let km = secret_of(key)?;
         Mac::aes_cmac(&AesKey::new(secret_bytes(&km))?, len)?
     };
-    let n = mac.output_len();
-    Ok(MacOp(Some(mac), n))
-}
-
-struct Macs;
-
-impl MechanismImpl for Macs {
-    fn sign(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
-        Ok(Box::new(mac_op(m, key, CKA_SIGN)?))
-    }
-    fn verify(&self, m: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
-        Ok(Box::new(mac_op(m, key, CKA_VERIFY)?))
-    }
-    fn key_size_in_bytes(&self, _m: CK_MECHANISM_TYPE) -> bool {
-        true
-    }
+    Ok(MacOp::new(AnyMac::Standard(mac)))
 }
 
 /// Registers the AES, DES3 and MAC mechanisms.
 pub fn register(r: &mut Registry) {
     static AES: Aes = Aes;
     static DES3: Des3 = Des3;
-    static MACS: Macs = Macs;
+    static MACS: MacFamily = MacFamily(mac_op);
     r.add(
         &[
             CKM_AES_KEY_GEN,
