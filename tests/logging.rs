@@ -102,7 +102,10 @@ fn log_setup_stderr(log: Option<&str>, log_file: Option<&std::path::Path>) -> St
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+// Serial: `TestEnv::new` points this process's TOKENEMU_CONF at a temporary
+// store that is deleted afterwards, which a concurrent test would then use.
 #[test]
+#[serial]
 fn an_invalid_log_filter_is_reported_once() {
     let err = log_setup_stderr(Some("tokenemu=loud"), None);
     let reports: Vec<&str> = err.lines().filter(|l| l.contains("TOKENEMU_LOG")).collect();
@@ -118,6 +121,7 @@ fn an_invalid_log_filter_is_reported_once() {
 }
 
 #[test]
+#[serial]
 fn an_unwritable_log_file_is_reported_once_and_logging_goes_to_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("no-such-dir").join("tokenemu.log");
