@@ -122,32 +122,6 @@ fn bool_of(s: &Session, key: ObjectHandle, ty: AttributeType) -> bool {
     }
 }
 
-/// `openssl ARGS` with `input` on stdin; None (skipped) when openssl is missing.
-fn openssl(args: &[&str], input: &[u8]) -> Option<Vec<u8>> {
-    use std::io::Write;
-    let bin = tools::require("openssl", "openssl")?;
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run openssl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    let out = child.wait_with_output().expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(out.stdout)
-}
-
 /// Raw `C_WrapKey` (cryptoki has no `CKM_AES_KEY_WRAP_KWP` and no IV
 /// parameters): the return value and the bytes written or the length given.
 fn wrap_raw(
@@ -277,7 +251,7 @@ fn aes_key_wrap_equals_openssl_and_round_trips() {
         other => panic!("CKA_VALUE_LEN: {other:?}"),
     }
 
-    let Some(o) = openssl(
+    let Some(o) = tools::openssl_stdin(
         &[
             "enc",
             "-id-aes256-wrap",
@@ -351,7 +325,7 @@ fn aes_key_wrap_pad_and_kwp_round_trip_odd_lengths_and_equal_openssl() {
     assert_eq!(raw_value(&s, h), value);
 
     // RFC 5649's default alternative IV.
-    let Some(o) = openssl(
+    let Some(o) = tools::openssl_stdin(
         &[
             "enc",
             "-id-aes256-wrap-pad",

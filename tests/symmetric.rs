@@ -10,8 +10,6 @@
 mod common;
 mod tools;
 
-use std::process::Command;
-
 use common::{assert_rv, Ctx, SlotSpec, ETOKEN};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
@@ -88,32 +86,6 @@ fn aes_ctr_raw(s: &Session, key: ObjectHandle, cb: [u8; 16], data: &[u8]) -> Vec
     out
 }
 
-/// `openssl ARGS` with `input` on stdin; None (skipped) when openssl is missing.
-fn openssl(args: &[&str], input: &[u8]) -> Option<Vec<u8>> {
-    use std::io::Write;
-    let bin = tools::require("openssl", "openssl")?;
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run openssl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    let out = child.wait_with_output().expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(out.stdout)
-}
-
 /// The hex MAC at the end of `openssl dgst`/`openssl mac` output.
 fn hex_tail(out: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(out);
@@ -171,13 +143,15 @@ fn aes_cbc_pad_ctr_and_ecb_equal_openssl_in_one_and_several_parts() {
 
     let kh = hex::encode(&key);
     let ivh = hex::encode(&iv);
-    let Some(o) = openssl(&["enc", "-aes-256-cbc", "-K", &kh, "-iv", &ivh], &data) else {
+    let Some(o) = tools::openssl_stdin(&["enc", "-aes-256-cbc", "-K", &kh, "-iv", &ivh], &data)
+    else {
         return;
     };
     assert_eq!(cbc, o, "AES-256-CBC-PAD differs from openssl enc");
-    let o = openssl(&["enc", "-aes-256-ctr", "-K", &kh, "-iv", &ivh], &data).unwrap();
+    let o = tools::openssl_stdin(&["enc", "-aes-256-ctr", "-K", &kh, "-iv", &ivh], &data).unwrap();
     assert_eq!(ctr, o, "AES-256-CTR differs from openssl enc");
-    let o = openssl(&["enc", "-aes-256-ecb", "-K", &kh, "-nopad"], &data[..96]).unwrap();
+    let o =
+        tools::openssl_stdin(&["enc", "-aes-256-ecb", "-K", &kh, "-nopad"], &data[..96]).unwrap();
     assert_eq!(ecb, o, "AES-256-ECB differs from openssl enc");
 }
 
@@ -244,7 +218,7 @@ fn des3_cbc_equals_openssl() {
         .expect("C_Decrypt"),
         data
     );
-    let Some(o) = openssl(
+    let Some(o) = tools::openssl_stdin(
         &[
             "enc",
             "-des-ede3-cbc",
@@ -292,7 +266,7 @@ fn hmac_and_cmac_equal_openssl_and_verify() {
     assert_eq!(cmac.len(), 16);
 
     let hexkey = format!("hexkey:{}", hex::encode(&key));
-    let Some(o) = openssl(
+    let Some(o) = tools::openssl_stdin(
         &["dgst", "-sha256", "-mac", "HMAC", "-macopt", &hexkey],
         &data,
     ) else {
@@ -300,7 +274,7 @@ fn hmac_and_cmac_equal_openssl_and_verify() {
     };
     assert_eq!(mac, hex_tail(&o), "HMAC-SHA256 differs from openssl dgst");
     let hexkey = format!("hexkey:{}", hex::encode(&aes_key));
-    let o = openssl(
+    let o = tools::openssl_stdin(
         &["mac", "-cipher", "AES-128-CBC", "-macopt", &hexkey, "CMAC"],
         &data,
     )
@@ -324,7 +298,7 @@ fn check_values_and_value_lengths_are_computed_and_checked() {
     };
     assert_eq!(len, 16);
     assert_eq!(cv.len(), 3);
-    if let Some(o) = openssl(
+    if let Some(o) = tools::openssl_stdin(
         &["enc", "-aes-128-ecb", "-K", &hex::encode(&key), "-nopad"],
         &[0u8; 16],
     ) {

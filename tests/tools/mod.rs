@@ -65,3 +65,29 @@ pub fn run_ok(cmd: &mut Command, conf: &Path) -> String {
     );
     text
 }
+
+/// `openssl ARGS` with `input` on stdin; None (skipped) when openssl is missing.
+pub fn openssl_stdin(args: &[&str], input: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let bin = require("openssl", "openssl")?;
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run openssl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    let out = child.wait_with_output().expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(out.stdout)
+}
